@@ -1,0 +1,79 @@
+# edgepbx: `make run` sets everything up and runs the box; `make test` runs the test suite.
+# Both are idempotent: a second run skips what is already in place.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+# Debian packages: build tools for pjproject and cext/, swig for the binding, espeak-ng
+# and sox for prompts, ALSA headers for the analog line's sound device.
+APT_PACKAGES := build-essential pkg-config swig uuid-dev libssl-dev libasound2-dev \
+                python3-venv python3-dev espeak-ng sox
+
+# pjproject 2.17 source release. Official download for machines without ../shared:
+# https://github.com/pjsip/pjproject/archive/refs/tags/2.17.tar.gz (repack with
+# `git archive --prefix=pjproject-2.17/` of tag 2.17 to match this checksum).
+PJ_TARBALL ?= ../shared/vendor/pjproject-2.17.tar.gz
+PJ_SHA256 := 6e9b2e0ae40bb6b98bca015abdc549d2f18ab2712c1ff140ac521f95f8c3d953
+PJ_CACHE ?= $(HOME)/.cache/edgepbx/pjsua2
+
+.PHONY: all setup run test bench prompts apt clean distclean
+all: setup
+
+apt: .stamps/apt
+.stamps/apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing $$missing"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@mkdir -p .stamps && touch $@
+
+$(PY): | .stamps/apt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade "pip==25.2"
+
+# The binding is built once per (tarball, config_site.h, build script, Python ABI) and cached
+# outside the work tree, so a fresh clone on the same machine reuses it.
+PJ_KEY = $(shell cat firmware/pjsua2/config_site.h firmware/pjsua2/build.sh | sha256sum | cut -c1-12)-$(shell echo $(PJ_SHA256) | cut -c1-12)$(shell $(PY) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
+pjsua2: .stamps/pjsua2
+.stamps/pjsua2: $(PY) firmware/pjsua2/config_site.h firmware/pjsua2/build.sh
+	@key="$(PJ_KEY)"; dir="$(PJ_CACHE)/$$key"; \
+	if [ ! -f "$$dir/pjsua2.py" ]; then \
+	  [ -f "$(PJ_TARBALL)" ] || { echo "pjsua2: $(PJ_TARBALL) missing: download it (see Makefile)"; exit 1; }; \
+	  mkdir -p "$(PJ_CACHE)" && bash firmware/pjsua2/build.sh "$(PJ_TARBALL)" $(PJ_SHA256) "$$(realpath $(PY))" "$$dir"; \
+	else echo "pjsua2: using cached build $$dir"; fi; \
+	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])'); \
+	cp "$$dir"/_pjsua2*.so "$$dir"/pjsua2.py "$$site"/ && $(PY) -c 'import pjsua2' && touch $@
+
+# The package (editable), its pinned dependencies, and cext/ compiled in place.
+install: .stamps/install
+.stamps/install: $(PY) pyproject.toml setup.py $(wildcard cext/*.pyx)
+	$(PIP) install -e '.[test]'
+	@touch $@
+
+setup: .stamps/apt .stamps/pjsua2 .stamps/install
+
+# Default prompts, rendered with espeak-ng when missing or when their text changed.
+prompts: setup
+	$(VENV)/bin/edgepbx prompts render
+
+run: setup prompts
+	$(VENV)/bin/edgepbx run $(if $(CONFIG),--config $(CONFIG))
+
+test: setup
+	$(VENV)/bin/edgepbx prompts render --all-templates
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(VENV)/bin/edgepbx prompts render --all-templates
+	$(PY) -m tests.bench.run
+
+clean:
+	rm -rf build firmware/edgepbx/dsp/*.so firmware/*.egg-info .stamps/install .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV) .stamps var

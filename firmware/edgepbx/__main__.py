@@ -1,0 +1,3 @@
+from edgepbx.cli import main
+
+raise SystemExit(main())

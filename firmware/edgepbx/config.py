@@ -1,0 +1,195 @@
+"""The box's configuration: one TOML file, typed, validated before anything starts.
+
+Every error names the section and key. Unknown sections and keys are errors: a typo
+must not silently fall back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+LANGUAGES = ("zh", "en")
+TEMPLATES = ("ecommerce", "repair", "finance", "medical")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+MAX_CALL_LEGS = 64  # PJSUA_MAX_CALLS in firmware/pjsua2/config_site.h
+
+
+class ConfigError(ValueError):
+    """A config file that cannot run the box; the message names the key."""
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class BoxSection:
+    name: str = "edgepbx"
+
+
+@dataclass(frozen=True)
+class SipSection:
+    listen: HostPort = HostPort("127.0.0.1", 5060)
+    rtp_port: int = 4000
+    max_calls: int = 32
+
+
+@dataclass(frozen=True)
+class StoreSection:
+    path: Path = Path("var/edgepbx.db")
+
+
+@dataclass(frozen=True)
+class CentralSection:
+    uri: str = ""
+    answer_timeout_s: float = 20.0
+
+
+@dataclass(frozen=True)
+class IvrSection:
+    flow: str = "ecommerce"
+    language: str = "zh"
+    prompts: Path = Path("var/prompts")
+
+
+@dataclass(frozen=True)
+class ApiSection:
+    listen: HostPort = HostPort("127.0.0.1", 8080)
+
+
+@dataclass(frozen=True)
+class LogSection:
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    box: BoxSection = field(default_factory=BoxSection)
+    sip: SipSection = field(default_factory=SipSection)
+    store: StoreSection = field(default_factory=StoreSection)
+    central: CentralSection = field(default_factory=CentralSection)
+    ivr: IvrSection = field(default_factory=IvrSection)
+    api: ApiSection = field(default_factory=ApiSection)
+    log: LogSection = field(default_factory=LogSection)
+    source: str = "<embedded default>"
+
+    def flow_path(self) -> Path | None:
+        """The flow file, or None when `[ivr] flow` names a built-in template."""
+        return None if self.ivr.flow in TEMPLATES else Path(self.ivr.flow)
+
+
+def _host_port(where: str, value: Any) -> HostPort:
+    if not isinstance(value, str) or ":" not in value:
+        raise ConfigError(f"{where}: expected \"HOST:PORT\", got {value!r}")
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{where}: expected \"HOST:PORT\" with a port 1-65535, got {value!r}")
+    return HostPort(host.strip("[]"), int(port))
+
+
+def _check_type(where: str, value: Any, expected: type) -> Any:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is Path:
+        expected = str
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _build_section(name: str, cls: type, raw: Any, base_dir: Path) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{name}]: expected a table, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"[{name}] {unknown[0]}: unknown key (known: {', '.join(fields)})")
+    values: dict[str, Any] = {}
+    hints = {f.name: type(f.default) for f in fields.values()}
+    for key, value in raw.items():
+        where = f"[{name}] {key}"
+        kind = hints[key]
+        if kind is HostPort:
+            values[key] = _host_port(where, value)
+        elif issubclass(kind, Path):
+            path = Path(_check_type(where, value, Path))
+            values[key] = path if path.is_absolute() else base_dir / path
+        else:
+            values[key] = _check_type(where, value, kind)
+    return cls(**values)
+
+
+def _validate(config: Config) -> None:
+    def fail(where: str, why: str) -> None:
+        raise ConfigError(f"{where}: {why}")
+
+    if not config.box.name or not all(c.isalnum() or c in "-_." for c in config.box.name):
+        fail("[box] name", f"use letters, digits, '-', '_' or '.', got {config.box.name!r}")
+    if not 1 <= config.sip.max_calls <= MAX_CALL_LEGS:
+        fail("[sip] max_calls", f"must be 1..{MAX_CALL_LEGS}, got {config.sip.max_calls}")
+    if not 1024 <= config.sip.rtp_port <= 65000 or config.sip.rtp_port % 2:
+        fail("[sip] rtp_port", f"must be an even port 1024..65000, got {config.sip.rtp_port}")
+    uri = config.central.uri
+    if uri and not (uri.startswith("sip:") or uri.startswith("sips:")):
+        fail("[central] uri", f"must be a sip: or sips: URI or empty, got {uri!r}")
+    if not 1.0 <= config.central.answer_timeout_s <= 120.0:
+        fail("[central] answer_timeout_s", f"must be 1..120 seconds, got {config.central.answer_timeout_s}")
+    if config.ivr.language not in LANGUAGES:
+        fail("[ivr] language", f"must be one of {', '.join(LANGUAGES)}, got {config.ivr.language!r}")
+    if not config.ivr.flow:
+        fail("[ivr] flow", f"name a template ({', '.join(TEMPLATES)}) or a flow file")
+    if config.log.level not in LOG_LEVELS:
+        fail("[log] level", f"must be one of {', '.join(LOG_LEVELS)}, got {config.log.level!r}")
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "source"}
+
+
+def parse_config(text: str, source: str, base_dir: Path) -> Config:
+    """Parse and validate config text; raise ConfigError naming the offending key."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{source}: [{unknown[0]}]: unknown section (known: {', '.join(SECTIONS)})")
+    sections = {}
+    for name, type_name in SECTIONS.items():
+        cls = globals()[type_name] if isinstance(type_name, str) else type_name
+        try:
+            sections[name] = _build_section(name, cls, raw.get(name, {}), base_dir)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    config = Config(**sections, source=source)
+    try:
+        if config.flow_path() is not None and not config.flow_path().is_absolute():
+            config = dataclasses.replace(config, ivr=dataclasses.replace(config.ivr, flow=str(base_dir / config.ivr.flow)))
+        _validate(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return config
+
+
+def default_config_text() -> str:
+    return resources.files("edgepbx").joinpath("default.toml").read_text(encoding="utf-8")
+
+
+def load_config(path: Path | None) -> Config:
+    """Load `path`, or the embedded default when None (paths relative to the current directory)."""
+    if path is None:
+        return parse_config(default_config_text(), "<embedded default>", Path.cwd())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config(text, str(path), path.resolve().parent)

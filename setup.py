@@ -1,0 +1,11 @@
+"""Compiles cext/ (Cython) into edgepbx.dsp.*; everything else is in pyproject.toml."""
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+extensions = [
+    Extension("edgepbx.dsp._dtmf", ["cext/dtmf.pyx"], extra_compile_args=["-O3"]),
+    # C++: reads pjsua2's std::vector<unsigned char> frame buffers in place.
+    Extension("edgepbx.dsp._vector", ["cext/vector.pyx"], language="c++", extra_compile_args=["-O2"]),
+]
+
+setup(ext_modules=cythonize(extensions, language_level=3, compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True}))
