@@ -1,0 +1,276 @@
+"""The IVR engine: one caller's walk through a flow, as a state machine without I/O.
+
+It is fed events (digit, prompt finished, timeout, forward result, hang-up) with the time
+`now`, and returns actions (play, stop, forward, hang up, ...). It never sleeps or reads a
+clock: `deadline` says when it next wants a Timeout event. Tests drive it with synthetic
+events and a hand-advanced clock; the call task drives it from the SIP edge.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+from edgepbx.ivr.events import (Action, CallerHungUp, Collected, Digit, Entered, Event, Forward,
+                                ForwardContext, ForwardResult, Hangup, Play, PlaybackDone,
+                                RequestCallback, StopPlayback, Timeout)
+from edgepbx.ivr.flow import Flow, Node
+
+SECRET_MASK = "***"
+
+
+class Phase(Enum):
+    PROMPT = "prompt"          # the node's prompt is playing
+    WAIT = "wait"              # waiting for a key, `deadline` set
+    PRE_FORWARD = "pre_forward"  # "transferring you" before the forward
+    FORWARDING = "forwarding"  # second leg placed, waiting for its answer
+    BRIDGED = "bridged"        # talking to central
+    CLOSING = "closing"        # last prompt before hanging up
+    DONE = "done"
+
+
+class CallSession:
+    """One call's IVR state. Create, call `start(now)`, then `handle(event, now)`."""
+
+    def __init__(self, flow: Flow, language: str, mode: str = "normal") -> None:
+        self.flow = flow
+        self.language = language if language in flow.languages else flow.languages[0]
+        self.mode = mode
+        self.path: list[str] = []
+        self.data: dict[str, str] = {}       # non-secret collected fields
+        self._secrets: dict[str, str] = {}   # secret fields: held for the call only, never shown
+        self.outcome: str | None = None
+        self.deadline: float | None = None
+        self.node: Node = flow.nodes[flow.start]
+        self.phase = Phase.PROMPT
+        self._menus: list[str] = []
+        self._buffer = ""
+        self._failures = 0
+        self._token = 0
+        self._playing: int | None = None
+
+    # ---- public interface ------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return self.phase is Phase.DONE
+
+    @property
+    def secret_input(self) -> bool:
+        """True while keys pressed are a secret (the SIP edge must not log them)."""
+        return self.node.type == "collect" and self.node.secret and self.phase in (Phase.PROMPT, Phase.WAIT)
+
+    def record_digits(self) -> dict[str, str]:
+        """Collected fields as they may be stored: secret values masked."""
+        return {**self.data, **{name: SECRET_MASK for name in self._secrets}}
+
+    def start(self, now: float) -> list[Action]:
+        return self._enter(self.flow.start, now)
+
+    def handle(self, event: Event, now: float) -> list[Action]:
+        if self.phase is Phase.DONE:
+            return []
+        if isinstance(event, CallerHungUp):
+            self.phase = Phase.DONE
+            self.deadline = None
+            if self.outcome is None:
+                self.outcome = "abandoned"
+            return []
+        if isinstance(event, Digit):
+            return self._on_digit(event.digit, now)
+        if isinstance(event, PlaybackDone):
+            return self._on_playback_done(event.token, now) if event.token == self._playing else []
+        if isinstance(event, Timeout):
+            if self.deadline is None or now < self.deadline:
+                return []  # stale timer
+            self.deadline = None
+            return self._on_timeout(now)
+        if isinstance(event, ForwardResult):
+            return self._on_forward_result(event, now) if self.phase is Phase.FORWARDING else []
+        raise TypeError(f"unknown event {event!r}")
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _play(self, prompts: tuple[str, ...], barge_in: bool) -> list[Action]:
+        self._token += 1
+        self._playing = self._token
+        if self.node.type == "language" and self.phase is Phase.PROMPT:
+            # The language choice is offered in every language of the flow, each in its own.
+            refs = tuple((p, lang) for lang in self.flow.languages for p in prompts)
+        else:
+            refs = tuple((p, self.language) for p in prompts)
+        return [Play(self._token, refs, barge_in)]
+
+    def _stop(self) -> list[Action]:
+        if self._playing is None or self.phase is not Phase.PROMPT:
+            return []
+        self._playing = None
+        return [StopPlayback()]
+
+    def _timeout(self, name: str) -> float:
+        override = getattr(self.node, name)
+        return override if override is not None else getattr(self.flow, name)
+
+    def context(self) -> ForwardContext:
+        return ForwardContext(path=tuple(self.path), language=self.language, data=dict(self.data),
+                              secret_fields=tuple(self._secrets), mode=self.mode, queue=self.node.queue)
+
+    def _enter(self, node_id: str, now: float, push: bool = True) -> list[Action]:
+        node = self.flow.nodes[node_id]
+        if node is not self.node:
+            self._failures = 0
+        self.node = node
+        self.path.append(node_id)
+        self._buffer = ""
+        self.deadline = None
+        self._playing = None
+        if node.type == "menu" and push and (not self._menus or self._menus[-1] != node_id):
+            self._menus.append(node_id)
+        actions: list[Action] = [Entered(node_id, node.type)]
+        if node.type in ("menu", "collect", "language", "play"):
+            self.phase = Phase.PROMPT
+            return actions + self._play(node.prompt, barge_in=True)
+        if node.type == "forward":
+            if node.prompt:
+                self.phase = Phase.PRE_FORWARD
+                return actions + self._play(node.prompt, barge_in=False)
+            return actions + self._forward()
+        if node.type == "callback":
+            number = self.data.get(node.number_field) if node.number_field else None
+            self.outcome = "callback_requested"
+            self.phase = Phase.PROMPT
+            return actions + [RequestCallback(number, self.context())] + self._play(node.prompt, barge_in=False)
+        # hangup
+        if self.outcome is None:
+            self.outcome = "completed"
+        return actions + self._close(node.prompt)
+
+    def _close(self, prompts: tuple[str, ...]) -> list[Action]:
+        if prompts:
+            self.phase = Phase.CLOSING
+            return self._play(prompts, barge_in=False)
+        self.phase = Phase.DONE
+        return [Hangup(self.outcome or "completed")]
+
+    def _forward(self) -> list[Action]:
+        self.phase = Phase.FORWARDING
+        return [Forward(self.context())]
+
+    def _failure(self, now: float) -> list[Action]:
+        self._failures += 1
+        self._buffer = ""
+        self.deadline = None
+        if self._failures >= self.flow.max_failures:
+            return self._enter(self.flow.fallback, now)
+        self.phase = Phase.PROMPT
+        return self._play(("sorry",) + self.node.prompt, barge_in=True)
+
+    def _global(self, key: str, now: float) -> list[Action]:
+        action = self.flow.global_keys[key]
+        stop = self._stop()
+        if action == "repeat":
+            self.phase = Phase.PROMPT
+            self._buffer = ""
+            self.deadline = None
+            return stop + self._play(self.node.prompt, barge_in=True)
+        if action == "back":
+            if self._menus and self._menus[-1] == self.node.id and len(self._menus) > 1:
+                self._menus.pop()
+            target = self._menus[-1] if self._menus else self.node.id
+            return stop + self._enter(target, now, push=False)
+        return stop + self._enter(action, now)
+
+    # ---- event handlers --------------------------------------------------------------------
+    def _on_digit(self, digit: str, now: float) -> list[Action]:
+        node = self.node
+        if self.phase not in (Phase.PROMPT, Phase.WAIT) or node.type == "callback":
+            return []  # keys during forwarding, talking or goodbye are not the IVR's
+        if node.type == "collect":
+            return self._collect_digit(digit, now)
+        if digit in self.flow.global_keys:
+            return self._global(digit, now)
+        if node.type == "menu":
+            if digit in node.options:
+                return self._stop() + self._enter(node.options[digit], now)
+            return self._stop() + self._failure(now)
+        if node.type == "language":
+            if digit in node.options:
+                self.language = node.options[digit]
+                return self._stop() + self._enter(node.next, now)
+            return self._stop() + self._failure(now)
+        return []  # play nodes: only global keys act
+
+    def _collect_digit(self, digit: str, now: float) -> list[Action]:
+        node = self.node
+        if digit.isdigit():
+            actions = self._stop()
+            self.phase = Phase.WAIT
+            self._buffer += digit
+            if len(self._buffer) >= node.max_digits:
+                return actions + self._complete(now)
+            self.deadline = now + self._timeout("inter_digit_timeout_s")
+            return actions
+        if node.terminator and digit == node.terminator:
+            return self._stop() + self._complete(now)
+        # Digit keys are data here; only non-digit global keys (such as '*') navigate.
+        if digit in self.flow.global_keys:
+            return self._global(digit, now)
+        return []
+
+    def _complete(self, now: float) -> list[Action]:
+        node = self.node
+        value, self._buffer = self._buffer, ""
+        if len(value) < node.min_digits:
+            return self._failure(now)
+        assert node.field is not None and node.next is not None
+        if node.secret:
+            self._secrets[node.field] = value
+        else:
+            self.data[node.field] = value
+        shown = SECRET_MASK if node.secret else value
+        return [Collected(node.field, shown, node.secret)] + self._enter(node.next, now)
+
+    def _on_playback_done(self, token: int, now: float) -> list[Action]:
+        self._playing = None
+        node = self.node
+        if self.phase is Phase.CLOSING:
+            self.phase = Phase.DONE
+            return [Hangup(self.outcome or "completed")]
+        if self.phase is Phase.PRE_FORWARD:
+            return self._forward()
+        if self.phase is not Phase.PROMPT:
+            return []
+        if node.type in ("play", "callback"):
+            assert node.next is not None
+            return self._enter(node.next, now)
+        self.phase = Phase.WAIT
+        if not self._buffer:
+            self.deadline = now + self._timeout("first_digit_timeout_s")
+        return []
+
+    def _on_timeout(self, now: float) -> list[Action]:
+        node = self.node
+        if self.phase is not Phase.WAIT:
+            return []
+        if node.type == "language":
+            assert node.next is not None
+            return self._enter(node.next, now)  # keep the default language
+        if node.type == "collect" and self._buffer:
+            return self._complete(now)
+        return self._failure(now)
+
+    def _on_forward_result(self, result: ForwardResult, now: float) -> list[Action]:
+        if result.ok:
+            self.phase = Phase.BRIDGED
+            self.outcome = "forwarded"
+            return []
+        self.outcome = "forward_failed"
+        if self.node.on_fail:
+            return self._enter_after_busy(self.node.on_fail, now)
+        return self._close(("agents_busy",))
+
+    def _enter_after_busy(self, node_id: str, now: float) -> list[Action]:
+        """'All agents are busy', then the node the flow names for a failed forward."""
+        actions = self._enter(node_id, now)
+        busy = (("agents_busy", self.language),)
+        for i, action in enumerate(actions):
+            if isinstance(action, Play):
+                actions[i] = Play(action.token, busy + action.prompts, action.barge_in)
+                return actions
+        return actions

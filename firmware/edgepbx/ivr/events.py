@@ -1,0 +1,93 @@
+"""What the engine is told (events) and what it asks for (actions): small frozen dataclasses."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+
+# ---- events fed to the engine -------------------------------------------------------------
+@dataclass(frozen=True)
+class Digit:
+    digit: str
+
+
+@dataclass(frozen=True)
+class PlaybackDone:
+    token: int  # the Play action's token; stale tokens (stopped prompts) are ignored
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """The deadline the engine reported has passed (checked against `now`)."""
+
+
+@dataclass(frozen=True)
+class ForwardResult:
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CallerHungUp:
+    pass
+
+
+Event = Digit | PlaybackDone | Timeout | ForwardResult | CallerHungUp
+
+
+# ---- actions returned by the engine ---------------------------------------------------------
+@dataclass(frozen=True)
+class Play:
+    token: int
+    prompts: tuple[tuple[str, str], ...]  # (prompt id, language), played in order
+    barge_in: bool  # a key press stops it
+
+
+@dataclass(frozen=True)
+class StopPlayback:
+    pass
+
+
+@dataclass(frozen=True)
+class ForwardContext:
+    """What the agent sees: never a secret value, only the names of secret fields collected."""
+    path: tuple[str, ...]
+    language: str
+    data: Mapping[str, str]
+    secret_fields: tuple[str, ...]
+    mode: str
+    queue: str | None
+
+
+@dataclass(frozen=True)
+class Forward:
+    context: ForwardContext
+
+
+@dataclass(frozen=True)
+class RequestCallback:
+    number: str | None  # None: call back the caller ID
+    context: ForwardContext
+
+
+@dataclass(frozen=True)
+class Hangup:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Entered:
+    """Informational: the caller reached a node (for the log line and the record)."""
+    node: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Collected:
+    """Informational: a collect node completed; `shown` is masked for secret fields."""
+    field: str
+    shown: str
+    secret: bool = field(default=False)
+
+
+Action = Play | StopPlayback | Forward | RequestCallback | Hangup | Entered | Collected

@@ -1,0 +1,351 @@
+"""Flow documents: the declarative IVR a box runs, loaded from TOML and validated.
+
+A flow is a set of nodes (menu, collect, play, forward, callback, hangup, language), a
+prompt table with the text of every prompt in every language of the flow, global keys
+valid at every level, and failure handling. Validation collects every error, each naming
+the node and the field, so an operator fixes a rejected flow in one pass. A flow that does
+not validate never loads.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from edgepbx.config import LANGUAGES, TEMPLATES
+
+KEYS = "0123456789*#"
+NODE_TYPES = ("language", "menu", "collect", "play", "forward", "callback", "hangup")
+GLOBAL_ACTIONS = ("back", "repeat")
+SYSTEM_PROMPTS = ("sorry", "agents_busy")  # the engine itself plays these
+RECOMMENDED_MAX_OPTIONS = 4  # ISO/IEC 13714: at most 4 options per menu besides global keys
+_ID = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+# Which fields each node type takes (besides "type"), and which of them are required.
+_NODE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
+    "language": ({"prompt", "options", "next"}, {"prompt", "options", "next"}),
+    "menu": ({"prompt", "options"}, {"prompt", "options"}),
+    "collect": ({"prompt", "field", "min_digits", "max_digits", "terminator", "secret", "next",
+                 "first_digit_timeout_s", "inter_digit_timeout_s"}, {"prompt", "field", "next"}),
+    "play": ({"prompt", "next"}, {"prompt", "next"}),
+    "forward": ({"prompt", "queue", "on_fail"}, set()),
+    "callback": ({"prompt", "number_field", "next"}, {"prompt", "next"}),
+    "hangup": ({"prompt"}, set()),
+}
+
+
+@dataclass(frozen=True)
+class FlowError:
+    node: str   # node id, or "(flow)" / "(prompts)" for the document's own tables
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.node}.{self.field}: {self.reason}"
+
+
+class FlowInvalid(ValueError):
+    """A flow that must not load; `errors` lists every problem found."""
+
+    def __init__(self, source: str, errors: list[FlowError]) -> None:
+        self.source = source
+        self.errors = errors
+        listing = "; ".join(str(e) for e in errors[:10])
+        more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
+        super().__init__(f"{source}: invalid flow: {listing}{more}")
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    type: str
+    prompt: tuple[str, ...] = ()
+    options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    next: str | None = None
+    field: str | None = None
+    min_digits: int = 1
+    max_digits: int = 16
+    terminator: str = "#"
+    secret: bool = False
+    first_digit_timeout_s: float | None = None
+    inter_digit_timeout_s: float | None = None
+    queue: str | None = None
+    on_fail: str | None = None
+    number_field: str | None = None
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    version: str
+    start: str
+    languages: tuple[str, ...]
+    global_keys: Mapping[str, str]
+    max_failures: int
+    fallback: str
+    first_digit_timeout_s: float
+    inter_digit_timeout_s: float
+    prompts: Mapping[str, Mapping[str, str]]
+    nodes: Mapping[str, Node]
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def prompt_ids(self) -> set[str]:
+        """Every prompt the flow can play: its nodes' prompts and the engine's own."""
+        used = {p for node in self.nodes.values() for p in node.prompt}
+        return used | set(SYSTEM_PROMPTS)
+
+
+class _Checker:
+    """Reads a raw TOML document into a Flow, collecting errors instead of stopping."""
+
+    def __init__(self) -> None:
+        self.errors: list[FlowError] = []
+        self.warnings: list[str] = []
+
+    def error(self, node: str, fieldname: str, reason: str) -> None:
+        self.errors.append(FlowError(node, fieldname, reason))
+
+    def get(self, table: Mapping[str, Any], node: str, key: str, kind: type | tuple[type, ...],
+            default: Any = None, required: bool = False) -> Any:
+        if key not in table:
+            if required:
+                self.error(node, key, "required")
+            return default
+        value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.error(node, key, f"expected {names}, got {type(value).__name__} {value!r}")
+            return default
+        return value
+
+    def prompt_list(self, table: Mapping[str, Any], node: str) -> tuple[str, ...]:
+        value = self.get(table, node, "prompt", (str, list), default=[])
+        items = [value] if isinstance(value, str) else value
+        if not all(isinstance(p, str) for p in items):
+            self.error(node, "prompt", "expected a prompt id or a list of prompt ids")
+            return ()
+        return tuple(items)
+
+    def read(self, raw: Mapping[str, Any], common_prompts: Mapping[str, Any]) -> Flow | None:
+        for key in sorted(set(raw) - {"flow", "prompts", "nodes"}):
+            self.error("(flow)", key, "unknown table (known: flow, prompts, nodes)")
+        head = raw.get("flow", {})
+        if not isinstance(head, dict):
+            self.error("(flow)", "flow", "expected a table")
+            head = {}
+        known_head = {"name", "version", "start", "languages", "global_keys", "max_failures",
+                      "fallback", "first_digit_timeout_s", "inter_digit_timeout_s"}
+        for key in sorted(set(head) - known_head):
+            self.error("(flow)", key, f"unknown key (known: {', '.join(sorted(known_head))})")
+        name = self.get(head, "(flow)", "name", str, default="", required=True)
+        version = self.get(head, "(flow)", "version", str, default="1")
+        start = self.get(head, "(flow)", "start", str, default="", required=True)
+        languages = tuple(self.get(head, "(flow)", "languages", list, default=list(LANGUAGES)))
+        for lang in languages:
+            if lang not in LANGUAGES:
+                self.error("(flow)", "languages", f"unknown language {lang!r} (known: {', '.join(LANGUAGES)})")
+        if not languages:
+            self.error("(flow)", "languages", "at least one language")
+        global_keys = dict(self.get(head, "(flow)", "global_keys", dict, default={"0": "operator", "*": "back", "9": "repeat"}))
+        max_failures = self.get(head, "(flow)", "max_failures", int, default=3)
+        if not 1 <= max_failures <= 10:
+            self.error("(flow)", "max_failures", f"must be 1..10, got {max_failures}")
+        fallback = self.get(head, "(flow)", "fallback", str, default="", required=True)
+        first_s = self.get(head, "(flow)", "first_digit_timeout_s", float, default=6.0)
+        inter_s = self.get(head, "(flow)", "inter_digit_timeout_s", float, default=4.0)
+        for key, value in (("first_digit_timeout_s", first_s), ("inter_digit_timeout_s", inter_s)):
+            if not 1.0 <= value <= 60.0:
+                self.error("(flow)", key, f"must be 1..60 seconds, got {value}")
+
+        prompts = self.read_prompts(raw.get("prompts", {}), common_prompts, languages)
+        raw_nodes = raw.get("nodes", {})
+        if not isinstance(raw_nodes, dict) or not raw_nodes:
+            self.error("(flow)", "nodes", "at least one node is required")
+            raw_nodes = {}
+        nodes = {}
+        for node_id, table in raw_nodes.items():
+            node = self.read_node(node_id, table, global_keys, languages)
+            if node is not None:
+                nodes[node_id] = node
+
+        def target(node: str, fieldname: str, value: str | None) -> None:
+            if value is not None and value not in nodes and value in raw_nodes:
+                return  # the node exists but has its own errors
+            if value is not None and value not in nodes:
+                self.error(node, fieldname, f"no node named {value!r}")
+
+        target("(flow)", "start", start or None)
+        target("(flow)", "fallback", fallback or None)
+        for key, action in global_keys.items():
+            if key not in KEYS or len(key) != 1:
+                self.error("(flow)", "global_keys", f"{key!r} is not a key (use one of {KEYS})")
+            if not isinstance(action, str):
+                self.error("(flow)", "global_keys", f"key {key!r}: expected a node id, 'back' or 'repeat'")
+            elif action not in GLOBAL_ACTIONS:
+                target("(flow)", f"global_keys.{key}", action)
+        for node in nodes.values():
+            for prompt in node.prompt:
+                if prompt not in prompts:
+                    self.error(node.id, "prompt", f"no prompt named {prompt!r} in [prompts]")
+            if node.type == "menu":
+                for key, dest in node.options.items():
+                    target(node.id, f"options.{key}", dest)
+            for fieldname in ("next", "on_fail"):
+                target(node.id, fieldname, getattr(node, fieldname))
+        for prompt in SYSTEM_PROMPTS:
+            if prompt not in prompts:
+                self.error("(prompts)", prompt, "the engine needs this prompt")
+        self.check_fields(nodes)
+        self.check_reachable(nodes, start, fallback, global_keys)
+        if self.errors:
+            return None
+        return Flow(name=name, version=version, start=start, languages=languages,
+                    global_keys=MappingProxyType(global_keys), max_failures=max_failures,
+                    fallback=fallback, first_digit_timeout_s=first_s, inter_digit_timeout_s=inter_s,
+                    prompts=MappingProxyType(prompts), nodes=MappingProxyType(nodes),
+                    warnings=tuple(self.warnings))
+
+    def read_prompts(self, table: Any, common: Mapping[str, Any], languages: tuple[str, ...]) -> dict[str, dict[str, str]]:
+        if not isinstance(table, dict):
+            self.error("(prompts)", "prompts", "expected a table of prompt ids")
+            table = {}
+        merged = {**common, **table}
+        prompts: dict[str, dict[str, str]] = {}
+        for prompt_id, texts in merged.items():
+            if not _ID.match(prompt_id):
+                self.error("(prompts)", prompt_id, "prompt ids are lower-case letters, digits and '_'")
+                continue
+            if not isinstance(texts, dict):
+                self.error("(prompts)", prompt_id, "expected a table of language = text")
+                continue
+            for lang in sorted(set(texts) - set(LANGUAGES)):
+                self.error("(prompts)", f"{prompt_id}.{lang}", f"unknown language (known: {', '.join(LANGUAGES)})")
+            for lang in languages:
+                text = texts.get(lang)
+                if not isinstance(text, str) or not text.strip():
+                    self.error("(prompts)", f"{prompt_id}.{lang}", "missing text for a language of the flow")
+            prompts[prompt_id] = {k: v for k, v in texts.items() if isinstance(v, str)}
+        return prompts
+
+    def read_node(self, node_id: str, table: Any, global_keys: Mapping[str, str],
+                  languages: tuple[str, ...]) -> Node | None:
+        if not _ID.match(node_id):
+            self.error(node_id, "(id)", "node ids are lower-case letters, digits and '_' (start with a letter)")
+        if not isinstance(table, dict):
+            self.error(node_id, "(node)", "expected a table")
+            return None
+        kind = self.get(table, node_id, "type", str, required=True)
+        if kind is None:
+            return None
+        if kind not in NODE_TYPES:
+            self.error(node_id, "type", f"unknown type {kind!r} (known: {', '.join(NODE_TYPES)})")
+            return None
+        allowed, required = _NODE_FIELDS[kind]
+        for key in sorted(set(table) - allowed - {"type"}):
+            self.error(node_id, key, f"not a field of a {kind} node (fields: {', '.join(sorted(allowed))})")
+        for key in sorted(required - set(table)):
+            self.error(node_id, key, "required")
+        values: dict[str, Any] = {"id": node_id, "type": kind, "prompt": self.prompt_list(table, node_id)}
+        if "prompt" in required and not values["prompt"]:
+            if "prompt" in table:
+                self.error(node_id, "prompt", "at least one prompt")
+        for key in ("next", "queue", "on_fail", "field", "number_field"):
+            if key in table and key in allowed:
+                values[key] = self.get(table, node_id, key, str)
+        if "options" in allowed and "options" in table:
+            options = self.get(table, node_id, "options", dict, default={})
+            for key, dest in options.items():
+                if len(key) != 1 or key not in KEYS:
+                    self.error(node_id, f"options.{key}", f"not a key (use one of {KEYS})")
+                elif not isinstance(dest, str):
+                    self.error(node_id, f"options.{key}", "expected a node id")
+                elif kind == "menu" and key in global_keys:
+                    self.error(node_id, f"options.{key}", f"key {key!r} is a global key of this flow")
+                elif kind == "language" and dest not in languages:
+                    self.error(node_id, f"options.{key}", f"{dest!r} is not a language of this flow")
+            if not options:
+                self.error(node_id, "options", "at least one option")
+            elif kind == "menu" and len(options) > RECOMMENDED_MAX_OPTIONS:
+                self.warnings.append(f"{node_id}.options: {len(options)} options; at most "
+                                     f"{RECOMMENDED_MAX_OPTIONS} is the usual guidance (ISO/IEC 13714)")
+            values["options"] = MappingProxyType(dict(options))
+        if kind == "collect":
+            values["min_digits"] = self.get(table, node_id, "min_digits", int, default=1)
+            values["max_digits"] = self.get(table, node_id, "max_digits", int, default=16)
+            if not 1 <= values["min_digits"] <= values["max_digits"] <= 32:
+                self.error(node_id, "max_digits", "need 1 <= min_digits <= max_digits <= 32")
+            values["terminator"] = self.get(table, node_id, "terminator", str, default="#")
+            if values["terminator"] not in ("#", ""):
+                self.error(node_id, "terminator", "must be \"#\" or \"\" (none)")
+            values["secret"] = self.get(table, node_id, "secret", bool, default=False)
+            for key in ("first_digit_timeout_s", "inter_digit_timeout_s"):
+                value = self.get(table, node_id, key, float)
+                if value is not None and not 1.0 <= value <= 60.0:
+                    self.error(node_id, key, f"must be 1..60 seconds, got {value}")
+                values[key] = value
+            if values.get("field") is not None and not _ID.match(values["field"]):
+                self.error(node_id, "field", "field names are lower-case letters, digits and '_'")
+        return Node(**values)
+
+    def check_fields(self, nodes: Mapping[str, Node]) -> None:
+        collected = {n.field: n for n in nodes.values() if n.type == "collect" and n.field}
+        for node in nodes.values():
+            if node.number_field is not None and node.number_field not in collected:
+                self.error(node.id, "number_field", f"no collect node fills field {node.number_field!r}")
+            elif node.number_field is not None and collected[node.number_field].secret:
+                self.error(node.id, "number_field", f"field {node.number_field!r} is secret")
+
+    def check_reachable(self, nodes: Mapping[str, Node], start: str, fallback: str,
+                        global_keys: Mapping[str, str]) -> None:
+        seen: set[str] = set()
+        todo = [n for n in (start, fallback, *global_keys.values()) if n in nodes]
+        while todo:
+            node_id = todo.pop()
+            if node_id in seen:
+                continue
+            seen.add(node_id)
+            node = nodes[node_id]
+            dests = [node.next, node.on_fail] + (list(node.options.values()) if node.type == "menu" else [])
+            todo.extend(d for d in dests if d in nodes)
+        for node_id in sorted(set(nodes) - seen):
+            self.warnings.append(f"{node_id}: unreachable from the start node")
+
+
+def _template_text(name: str) -> str:
+    return resources.files("edgepbx.ivr").joinpath("templates", f"{name}.toml").read_text(encoding="utf-8")
+
+
+def common_prompts() -> Mapping[str, Any]:
+    """Prompts every flow gets unless it defines its own: 'sorry', 'agents_busy', ..."""
+    return tomllib.loads(_template_text("common")).get("prompts", {})
+
+
+def parse_flow(text: str, source: str) -> Flow:
+    """Parse and validate a flow document; raise FlowInvalid listing every error."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise FlowInvalid(source, [FlowError("(flow)", "(syntax)", f"not valid TOML: {exc}")]) from None
+    checker = _Checker()
+    flow = checker.read(raw, common_prompts())
+    if flow is None:
+        raise FlowInvalid(source, checker.errors)
+    return flow
+
+
+def load_flow(name_or_path: str | Path) -> Flow:
+    """Load a built-in template by name, or a flow file by path."""
+    if str(name_or_path) in TEMPLATES:
+        return parse_flow(_template_text(str(name_or_path)), f"template {name_or_path}")
+    path = Path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FlowInvalid(str(path), [FlowError("(flow)", "(file)", f"cannot read: {exc.strerror}")]) from None
+    return parse_flow(text, str(path))
