@@ -1,0 +1,212 @@
+"""One asyncio task per call: feeds SIP events to the IVR engine and carries out its actions.
+
+The task owns the call's timers (the engine's deadline, the forward answer timeout) and
+writes the call-detail record, committed before the call is reported ended.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from edgepbx.config import Config
+from edgepbx.ivr import events as ivr
+from edgepbx.ivr.engine import CallSession
+from edgepbx.ivr.flow import Flow
+from edgepbx.ivr.prompts import PromptCatalogue
+from edgepbx.sip import events as sip
+from edgepbx.sip.digits import DigitMerger
+from edgepbx.sip.headers import caller_number, context_headers
+from edgepbx.sip.hop import ThreadHop
+from edgepbx.store import CallRecord, Store
+
+log = logging.getLogger("edgepbx.call")
+
+
+@dataclass
+class _ForwardTimeout:
+    """Internal event: central did not answer in time."""
+
+
+class CallTask:
+    def __init__(self, incoming: sip.IncomingCall, flow: Flow, config: Config, hop: ThreadHop,
+                 catalogue: PromptCatalogue, store: Store) -> None:
+        self.uid = incoming.uid
+        self.caller_uri = incoming.caller
+        self.caller = caller_number(incoming.caller) or "anonymous"
+        self.called = caller_number(incoming.called) or incoming.called
+        self.config = config
+        self.hop = hop
+        self.catalogue = catalogue
+        self.store = store
+        self.session = CallSession(flow, config.ivr.language)
+        self.inbox: asyncio.Queue[object] = asyncio.Queue()
+        self.merger = DigitMerger()
+        self.started_wall = time.time()
+        self.answered_wall: float | None = None
+        self.forward_target: str | None = None
+        self.cause = "unknown"
+        self._forward_timer: asyncio.TimerHandle | None = None
+        self._hung_up_by_box = False
+
+    def deliver(self, event: object) -> None:
+        self.inbox.put_nowait(event)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        log.info("call %s from %s to %s: ringing", self.uid, self.caller, self.called)
+        self.hop.send(sip.Answer(self.uid))
+        try:
+            await self._until_media()
+            self.answered_wall = time.time()
+            log.info("call %s answered (flow %s, language %s)", self.uid, self.session.flow.name, self.session.language)
+            await self._act(self.session.start(loop.time()))
+            while True:
+                timeout = None if self.session.deadline is None else max(0.0, self.session.deadline - loop.time())
+                try:
+                    event = await asyncio.wait_for(self.inbox.get(), timeout)
+                except asyncio.TimeoutError:
+                    await self._act(self.session.handle(ivr.Timeout(), loop.time()))
+                    continue
+                if isinstance(event, sip.CallEnded):
+                    self._ended(event)
+                    break
+                await self._on_event(event, loop.time())
+        except _Ended:
+            pass
+        finally:
+            if self._forward_timer is not None:
+                self._forward_timer.cancel()
+            await self._record()
+
+    async def _until_media(self) -> None:
+        while True:
+            event = await self.inbox.get()
+            if isinstance(event, sip.MediaReady):
+                return
+            if isinstance(event, sip.CallEnded):
+                self._ended(event)
+                raise _Ended
+
+    def _ended(self, event: sip.CallEnded) -> None:
+        self.cause = "box hung up" if self._hung_up_by_box else f"caller hung up ({event.code} {event.cause})"
+        self.session.handle(ivr.CallerHungUp(), 0.0)
+
+    async def _on_event(self, event: object, now: float) -> None:
+        if isinstance(event, sip.DigitReceived):
+            if not self.merger.accept(event.digit, event.source, event.at):
+                return
+            shown = "*" if self.session.secret_input else event.digit
+            log.info("call %s key %s (%s)", self.uid, shown, event.source)
+            await self._act(self.session.handle(ivr.Digit(event.digit), now))
+        elif isinstance(event, sip.PlaybackFinished):
+            await self._act(self.session.handle(ivr.PlaybackDone(event.token), now))
+        elif isinstance(event, sip.ForwardAnswered):
+            self._cancel_forward_timer()
+            log.info("call %s forwarded: central answered", self.uid)
+            await self._act(self.session.handle(ivr.ForwardResult(True), now))
+        elif isinstance(event, sip.ForwardFailed):
+            self._cancel_forward_timer()
+            log.info("call %s forward failed: %s", self.uid, event.reason)
+            await self._act(self.session.handle(ivr.ForwardResult(False, event.reason), now))
+        elif isinstance(event, _ForwardTimeout):
+            log.info("call %s forward not answered in %.0f s", self.uid, self.config.central.answer_timeout_s)
+            self.hop.send(sip.CancelForward(self.uid))
+
+    def _cancel_forward_timer(self) -> None:
+        if self._forward_timer is not None:
+            self._forward_timer.cancel()
+            self._forward_timer = None
+
+    async def _act(self, actions: list[ivr.Action]) -> None:
+        for action in actions:
+            if isinstance(action, ivr.Play):
+                files = tuple(self.catalogue.path(pid, lang) for pid, lang in action.prompts)
+                self.hop.send(sip.PlayFiles(self.uid, action.token, files))
+            elif isinstance(action, ivr.StopPlayback):
+                self.hop.send(sip.StopPlay(self.uid))
+            elif isinstance(action, ivr.Entered):
+                log.info("call %s at %s (%s)", self.uid, action.node, action.type)
+            elif isinstance(action, ivr.Collected):
+                log.info("call %s entered %s = %s", self.uid, action.field, action.shown)
+            elif isinstance(action, ivr.Forward):
+                await self._forward(action)
+            elif isinstance(action, ivr.RequestCallback):
+                number = action.number or self.caller
+                await self.store.add_callback(self.uid, number, time.time(), action.context.language,
+                                              action.context.path, {"data": dict(action.context.data),
+                                                                    "queue": action.context.queue})
+                log.info("call %s callback request stored", self.uid)
+            elif isinstance(action, ivr.Hangup):
+                log.info("call %s box hangs up (%s)", self.uid, action.reason)
+                self._hung_up_by_box = True
+                self.hop.send(sip.HangUp(self.uid))
+
+    async def _forward(self, action: ivr.Forward) -> None:
+        uri = self.config.central.uri
+        if not uri:
+            log.info("call %s forward: no central configured", self.uid)
+            loop = asyncio.get_running_loop()
+            await self._act(self.session.handle(ivr.ForwardResult(False, "no central configured"), loop.time()))
+            return
+        self.forward_target = uri
+        headers = context_headers(action.context, box=self.config.box.name, call_uid=self.uid, caller=self.caller)
+        log.info("call %s forwarding to %s (queue %s)", self.uid, uri, action.context.queue or "-")
+        self.hop.send(sip.ForwardTo(self.uid, uri, tuple(headers)))
+        loop = asyncio.get_running_loop()
+        self._forward_timer = loop.call_later(self.config.central.answer_timeout_s, self.deliver, _ForwardTimeout())
+
+    async def _record(self) -> None:
+        session = self.session
+        record = CallRecord(
+            call_uid=self.uid, caller=self.caller, called=self.called, started_at=self.started_wall,
+            answered_at=self.answered_wall, ended_at=time.time(), language=session.language,
+            ivr_path=tuple(session.path), digits=session.record_digits(),
+            outcome=session.outcome or ("unanswered" if self.answered_wall is None else "abandoned"),
+            forward_target=self.forward_target, hangup_cause=self.cause)
+        try:
+            row = await self.store.add_call(record)
+        except Exception:  # noqa: BLE001 - the record is lost; say so loudly
+            log.exception("call %s: call record NOT written", self.uid)
+            return
+        log.info("call %s ended: %s, outcome %s, %.1f s, path %s (record %d)", self.uid, self.cause,
+                 record.outcome, record.ended_at - record.started_at, ">".join(record.ivr_path) or "-", row)
+
+
+class _Ended(Exception):
+    pass
+
+
+class CallRouter:
+    """On the loop: routes each SIP event to its call's task; starts a task per new call."""
+
+    def __init__(self, make_task: Callable[[sip.IncomingCall], CallTask]) -> None:
+        self._make_task = make_task
+        self.tasks: dict[str, CallTask] = {}
+        self._running: set[asyncio.Task] = set()
+
+    def deliver(self, event: sip.SipEvent) -> None:
+        if isinstance(event, sip.IncomingCall):
+            task = self._make_task(event)
+            self.tasks[event.uid] = task
+            running = asyncio.get_running_loop().create_task(self._run(task), name=f"call-{event.uid}")
+            self._running.add(running)
+            running.add_done_callback(self._running.discard)
+            return
+        task = self.tasks.get(event.uid)
+        if task is not None:
+            task.deliver(event)
+
+    async def _run(self, task: CallTask) -> None:
+        try:
+            await task.run()
+        except Exception:  # noqa: BLE001
+            log.exception("call %s task failed", task.uid)
+        finally:
+            self.tasks.pop(task.uid, None)
+
+    async def drain(self, timeout: float) -> None:
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=timeout)

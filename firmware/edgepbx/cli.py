@@ -1,0 +1,71 @@
+"""`edgepbx` command line: run the box, check a config or flow, render prompts."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from edgepbx import __version__
+from edgepbx.config import TEMPLATES, ConfigError, load_config
+from edgepbx.ivr.flow import FlowInvalid, load_flow
+from edgepbx.ivr.prompts import PromptCatalogue, PromptsMissing
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgepbx", description="Edge PBX appliance firmware.")
+    parser.add_argument("--version", action="version", version=f"edgepbx {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", type=Path, help="config TOML file (default: the embedded default)")
+        return p
+
+    with_config(sub.add_parser("run", help="run the box"))
+    with_config(sub.add_parser("check", help="validate the config and its flow, then exit"))
+    flow = sub.add_parser("flow", help="flow documents").add_subparsers(dest="flow_command", required=True)
+    flow.add_parser("validate", help="validate a flow file").add_argument("file", type=Path)
+    prompts = sub.add_parser("prompts", help="prompt audio").add_subparsers(dest="prompts_command", required=True)
+    render = with_config(prompts.add_parser("render", help="synthesise missing default prompts with espeak-ng"))
+    render.add_argument("--all-templates", action="store_true", help="render every built-in template's prompts")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "flow":
+            flow = load_flow(args.file)
+            print(f"{args.file}: valid flow {flow.name!r} v{flow.version}, {len(flow.nodes)} nodes")
+            for warning in flow.warnings:
+                print(f"warning: {warning}")
+            return 0
+        config = load_config(args.config)
+        if args.command == "check":
+            flow = load_flow(config.ivr.flow)
+            PromptCatalogue(config.ivr.prompts).check(flow)
+            print(f"{config.source}: OK (flow {flow.name} v{flow.version})")
+            return 0
+        if args.command == "prompts":
+            catalogue = PromptCatalogue(config.ivr.prompts)
+            names = TEMPLATES if args.all_templates else (config.ivr.flow,)
+            total = sum(catalogue.render(load_flow(name)) for name in names)
+            print(f"prompts: {total} rendered into {config.ivr.prompts}")
+            return 0
+        logging.basicConfig(level=config.log.level.upper(), stream=sys.stdout,
+                            format="%(asctime)s %(levelname)-5s %(message)s")
+        asyncio.run(_run(config))
+        return 0
+    except (ConfigError, FlowInvalid, PromptsMissing) as exc:
+        print(f"edgepbx: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _run(config) -> None:  # noqa: ANN001
+    from edgepbx.app import run_box  # imports pjsua2: only when running the box
+    await run_box(config)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

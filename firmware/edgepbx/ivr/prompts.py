@@ -1,0 +1,71 @@
+"""The prompt catalogue: where each (prompt id, language) lives on disk, and default rendering.
+
+Files are PROMPTS/LANG/ID.wav, 8 kHz 16-bit mono (the call stack's clock rate, so nothing is
+resampled on the call path). Default prompts are synthesised from the flow's text with
+espeak-ng; a `.txt` beside each synthesised file holds the text it came from, so a changed
+text is rendered again while an operator's recording (no `.txt`) is never overwritten.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from edgepbx.ivr.flow import Flow
+
+VOICES = {"zh": "cmn-latn-pinyin", "en": "en-us"}  # `cmn` reads Han characters as English
+RATE = 8000
+
+
+class PromptsMissing(RuntimeError):
+    pass
+
+
+class PromptCatalogue:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, prompt_id: str, language: str) -> Path:
+        return self.root / language / f"{prompt_id}.wav"
+
+    def missing(self, flow: Flow) -> list[str]:
+        return [f"{lang}/{pid}" for pid in sorted(flow.prompt_ids()) for lang in flow.languages
+                if not self.path(pid, lang).is_file()]
+
+    def check(self, flow: Flow) -> None:
+        missing = self.missing(flow)
+        if missing:
+            raise PromptsMissing(f"flow {flow.name!r} names prompts with no audio under {self.root}: "
+                                 f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''} "
+                                 "(run `edgepbx prompts render`)")
+
+    def render(self, flow: Flow) -> int:
+        """Synthesise missing or outdated default prompts; return how many were written."""
+        for tool in ("espeak-ng", "sox"):
+            if shutil.which(tool) is None:
+                raise PromptsMissing(f"{tool} is not installed (Debian package {tool})")
+        written = 0
+        for pid in sorted(flow.prompt_ids()):
+            for lang in flow.languages:
+                text = flow.prompts[pid][lang]
+                wav, note = self.path(pid, lang), self.path(pid, lang).with_suffix(".txt")
+                if wav.is_file() and (not note.is_file() or note.read_text(encoding="utf-8") == text):
+                    continue  # up to date, or an operator's recording
+                wav.parent.mkdir(parents=True, exist_ok=True)
+                synthesise(text, lang, wav)
+                note.write_text(text, encoding="utf-8")
+                written += 1
+        return written
+
+
+def synthesise(text: str, language: str, out: Path) -> None:
+    """espeak-ng → 8 kHz mono 16-bit WAV, written atomically."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.wav"
+        subprocess.run(["espeak-ng", "-v", VOICES[language], "-s", "150", "-w", str(raw), text],
+                       check=True, capture_output=True)
+        part = out.with_suffix(".part.wav")
+        subprocess.run(["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(part),
+                        "pad", "0.1", "0.2"], check=True, capture_output=True)
+        part.replace(out)

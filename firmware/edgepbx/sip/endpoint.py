@@ -1,0 +1,93 @@
+"""Creating a pjsua2 endpoint the way every process of edgepbx needs it (box, caller tool,
+test central): quiet, G.711 only, 8 kHz bridge, no sound device, SIP and RTP bound to one
+address. Must run on the thread that will poll it."""
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+
+import pjsua2 as pj
+
+CLOCK_RATE = 8000
+
+
+@dataclass
+class EndpointHandle:
+    ep: pj.Endpoint
+    host: str
+    port: int
+
+
+def _silence_pjlib() -> None:
+    # libCreate prints a banner on stdout before any config applies; pj_log_set_level(0) first.
+    try:
+        ctypes.CDLL(pj._pjsua2.__file__).pj_log_set_level(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def create_endpoint(host: str, port: int, max_calls: int) -> EndpointHandle:
+    """libCreate + libInit + UDP transport + libStart on the calling thread."""
+    _silence_pjlib()
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0          # this thread polls with libHandleEvents
+    cfg.uaConfig.mainThreadOnly = True  # callbacks (DTMF included) on this thread
+    cfg.uaConfig.maxCalls = max_calls
+    cfg.uaConfig.userAgent = "edgepbx"
+    cfg.logConfig.level = 0
+    cfg.logConfig.consoleLevel = 0
+    cfg.medConfig.clockRate = CLOCK_RATE
+    cfg.medConfig.sndClockRate = CLOCK_RATE
+    cfg.medConfig.channelCount = 1
+    cfg.medConfig.ecTailLen = 0         # IVR prompts need no echo canceller
+    cfg.medConfig.noVad = True
+    cfg.medConfig.maxMediaPorts = 512
+    ep.libInit(cfg)
+    tcfg = pj.TransportConfig()
+    tcfg.port = port
+    tcfg.boundAddress = host
+    tcfg.publicAddress = host
+    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    ep.libStart()
+    ep.audDevManager().setNullDev()
+    for codec in ep.codecEnum2():
+        name = codec.codecId
+        priority = 255 if name.startswith("PCMU/") else 254 if name.startswith("PCMA/") else 0
+        ep.codecSetPriority(name, priority)
+    if port == 0:
+        port = _bound_port(ep)
+    return EndpointHandle(ep, host, port)
+
+
+def _bound_port(ep: pj.Endpoint) -> int:
+    for tid in ep.transportEnum():
+        return int(ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
+    raise RuntimeError("no SIP transport")
+
+
+def account_config(handle: EndpointHandle, user: str, rtp_port: int) -> pj.AccountConfig:
+    """A local account (no registration) whose media is bound to the same address."""
+    acfg = pj.AccountConfig()
+    acfg.idUri = f"sip:{user}@{handle.host}:{handle.port}"
+    acfg.mediaConfig.transportConfig.port = rtp_port
+    acfg.mediaConfig.transportConfig.portRange = 0 if rtp_port == 0 else 1000
+    acfg.mediaConfig.transportConfig.boundAddress = handle.host
+    acfg.mediaConfig.transportConfig.publicAddress = handle.host
+    return acfg
+
+
+def pcm_format() -> pj.MediaFormatAudio:
+    fmt = pj.MediaFormatAudio()
+    fmt.init(pj.PJMEDIA_FORMAT_PCM, CLOCK_RATE, 1, 20000, 16)
+    return fmt
+
+
+def call_audio(call: pj.Call) -> pj.AudioMedia | None:
+    """The call's active audio media, or None (keep getInfo()'s result while iterating)."""
+    info = call.getInfo()
+    for index, media in enumerate(info.media):
+        if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+            return call.getAudioMedia(index)
+    return None

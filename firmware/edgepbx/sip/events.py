@@ -1,0 +1,93 @@
+"""What crosses the thread hop: SIP events (pjsua2 thread → loop) and commands (loop → thread)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+# ---- events, posted from the pjsua2 thread (or pjmedia's clock thread for in-band digits) -----
+@dataclass(frozen=True)
+class IncomingCall:
+    uid: str
+    caller: str        # remote URI as received
+    called: str        # local URI
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MediaReady:
+    uid: str
+
+
+@dataclass(frozen=True)
+class DigitReceived:
+    uid: str
+    digit: str
+    source: str        # "rfc4733" or "inband"
+    at: float          # time.monotonic() when seen
+
+
+@dataclass(frozen=True)
+class PlaybackFinished:
+    uid: str
+    token: int
+
+
+@dataclass(frozen=True)
+class ForwardAnswered:
+    uid: str           # the caller's leg
+
+
+@dataclass(frozen=True)
+class ForwardFailed:
+    uid: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    uid: str
+    cause: str         # e.g. "caller hung up", "box hung up", "central hung up"
+    code: int
+
+
+SipEvent = IncomingCall | MediaReady | DigitReceived | PlaybackFinished | ForwardAnswered | ForwardFailed | CallEnded
+
+
+# ---- commands, executed on the pjsua2 thread -------------------------------------------------------
+@dataclass(frozen=True)
+class Answer:
+    uid: str
+    code: int = 200    # 486 / 503 to refuse
+
+
+@dataclass(frozen=True)
+class PlayFiles:
+    uid: str
+    token: int
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class StopPlay:
+    uid: str
+
+
+@dataclass(frozen=True)
+class ForwardTo:
+    uid: str
+    uri: str
+    headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class CancelForward:
+    uid: str
+
+
+@dataclass(frozen=True)
+class HangUp:
+    uid: str
+
+
+SipCommand = Answer | PlayFiles | StopPlay | ForwardTo | CancelForward | HangUp

@@ -1,0 +1,68 @@
+"""The IVR context the box hands to central in X- headers, so the agent never asks twice.
+
+Values are percent-encoded UTF-8; secret fields are named, never valued.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote, unquote
+
+from edgepbx.ivr.events import ForwardContext
+
+PREFIX = "X-EdgePBX-"
+
+
+def context_headers(ctx: ForwardContext, *, box: str, call_uid: str, caller: str) -> list[tuple[str, str]]:
+    data = ";".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(ctx.data.items()))
+    headers = [
+        (PREFIX + "Box", box),
+        (PREFIX + "Call", call_uid),
+        (PREFIX + "Caller", quote(caller, safe="@+:.")),
+        (PREFIX + "Lang", ctx.language),
+        (PREFIX + "Mode", ctx.mode),
+        (PREFIX + "Path", ",".join(ctx.path)),
+    ]
+    if ctx.queue:
+        headers.append((PREFIX + "Queue", ctx.queue))
+    if data:
+        headers.append((PREFIX + "Data", data))
+    if ctx.secret_fields:
+        headers.append((PREFIX + "Secret-Fields", ",".join(ctx.secret_fields)))
+    return headers
+
+
+def parse_context_headers(headers: dict[str, str]) -> dict[str, object]:
+    """Central's side: read the context back (header names are case-insensitive)."""
+    h = {k.lower(): v for k, v in headers.items()}
+    get = lambda name: h.get((PREFIX + name).lower(), "")  # noqa: E731
+    data = {}
+    for pair in filter(None, get("Data").split(";")):
+        key, _, value = pair.partition("=")
+        data[unquote(key)] = unquote(value)
+    return {
+        "box": get("Box"), "call": get("Call"), "caller": unquote(get("Caller")),
+        "language": get("Lang"), "mode": get("Mode"), "queue": get("Queue") or None,
+        "path": [p for p in get("Path").split(",") if p], "data": data,
+        "secret_fields": [p for p in get("Secret-Fields").split(",") if p],
+    }
+
+
+def parse_sip_headers(whole_msg: str) -> dict[str, str]:
+    """Header fields of a raw SIP message (first occurrence wins; folded lines joined)."""
+    head = whole_msg.replace("\r\n", "\n").split("\n\n", 1)[0].split("\n")[1:]
+    out: dict[str, str] = {}
+    for line in head:
+        if line[:1] in (" ", "\t") and out:
+            last = next(reversed(out))
+            out[last] += " " + line.strip()
+            continue
+        name, sep, value = line.partition(":")
+        if sep and name.strip() not in out:
+            out[name.strip()] = value.strip()
+    return out
+
+
+def caller_number(uri: str) -> str:
+    """The user part of a SIP URI such as '"Ann" <sip:1001@host>' → '1001'."""
+    inner = uri.split("<", 1)[1].split(">", 1)[0] if "<" in uri else uri
+    inner = inner.split(":", 1)[1] if ":" in inner else inner
+    return inner.split("@", 1)[0] if "@" in inner else ""

@@ -1,0 +1,364 @@
+"""The box's pjsua2 thread: owns the endpoint, every call, player and tap.
+
+Nothing else calls pjsua2. Callbacks turn into events posted through the hop; the loop's
+commands are drained between `libHandleEvents` polls. Objects that pjsua2 callbacks refer
+to are only released here, between polls, never inside a callback.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pjsua2 as pj
+
+from edgepbx.config import SipSection
+from edgepbx.dsp._vector import vector_bytes
+from edgepbx.dsp.dtmf import DtmfDetector
+from edgepbx.sip import events as ev
+from edgepbx.sip.endpoint import account_config, call_audio, create_endpoint, pcm_format
+from edgepbx.sip.headers import parse_sip_headers
+from edgepbx.sip.hop import ThreadHop
+
+log = logging.getLogger("edgepbx.sip")
+POLL_MS = 10
+
+
+class _Tap(pj.AudioMediaPort):
+    """Caller audio → in-band DTMF. Runs in pjmedia's clock thread: no pjsua2 calls, no logging."""
+
+    def __init__(self, uid: str, post: Callable[[ev.SipEvent], None]) -> None:
+        super().__init__()
+        self.uid = uid
+        self.post = post
+        self.detector = DtmfDetector(8000)
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 name)
+        try:
+            if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
+                return
+            for hit in self.detector.feed(vector_bytes(int(frame.buf.this))):
+                self.post(ev.DigitReceived(self.uid, hit.digit, "inband", time.monotonic()))
+        except Exception:  # noqa: BLE001 - an exception here would leak into pjsua2's thread state
+            pass
+
+
+class _Player(pj.AudioMediaPlayer):
+    def __init__(self, uid: str, token: int, post: Callable[[ev.SipEvent], None]) -> None:
+        super().__init__()
+        self.uid, self.token, self.post = uid, token, post
+        self.finished = False
+
+    def onEof2(self) -> None:  # noqa: N802
+        try:
+            if not self.finished:
+                self.finished = True
+                self.post(ev.PlaybackFinished(self.uid, self.token))
+        except Exception:  # noqa: BLE001
+            pass
+
+
+@dataclass
+class _Leg:
+    uid: str
+    call: "_Call"
+    inbound: bool
+    peer: str | None = None            # the other leg of a forward
+    player: _Player | None = None
+    tap: _Tap | None = None
+    media_ready: bool = False
+    bridged: bool = False
+    ended: bool = False
+    garbage: list[object] = field(default_factory=list)
+
+
+class _Call(pj.Call):
+    def __init__(self, stack: "SipStack", account: pj.Account, uid: str, call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        super().__init__(account, call_id)
+        self.stack = stack
+        self.uid = uid
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
+        try:
+            self.stack._on_call_state(self.uid)
+        except Exception:  # noqa: BLE001
+            log.exception("call state handler")
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
+        try:
+            self.stack._on_media_state(self.uid)
+        except Exception:  # noqa: BLE001
+            log.exception("media state handler")
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802
+        try:
+            self.stack._on_rfc4733(self.uid, prm.digit)
+        except Exception:  # noqa: BLE001
+            log.exception("dtmf handler")
+
+
+class _Account(pj.Account):
+    def __init__(self, stack: "SipStack") -> None:
+        super().__init__()
+        self.stack = stack
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
+        try:
+            self.stack._on_incoming(self, prm.callId, prm.rdata.wholeMsg)
+        except Exception:  # noqa: BLE001
+            log.exception("incoming call handler")
+
+
+class SipStack:
+    """Start with `start()` (blocks until listening or raises), stop with `stop()`."""
+
+    def __init__(self, config: SipSection, hop: ThreadHop[ev.SipEvent, ev.SipCommand]) -> None:
+        self.config = config
+        self.hop = hop
+        self.legs: dict[str, _Leg] = {}
+        self._next_uid = 0
+        self._boot = secrets.token_hex(3)  # call uids stay unique across restarts
+        self._thread = threading.Thread(target=self._main, name="pjsua2", daemon=True)
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self.active_calls = 0
+
+    # ---- loop side ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(timeout=30)
+        if self._error is not None:
+            raise RuntimeError(f"SIP stack failed to start on {self.config.listen}: {self._error}")
+        if not self._ready.is_set():
+            raise RuntimeError("SIP stack did not start within 30 s")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=15)
+
+    # ---- pjsua2 thread ----------------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            handle = create_endpoint(self.config.listen.host, self.config.listen.port, self.config.max_calls)
+            self.ep = handle.ep
+            self.account = _Account(self)
+            self.account.create(account_config(handle, "edgepbx", self.config.rtp_port), True)
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while not self._stopping.is_set():
+                self.ep.libHandleEvents(POLL_MS)
+                for command in self.hop.drain():
+                    try:
+                        self._execute(command)
+                    except Exception:  # noqa: BLE001
+                        log.exception("SIP command %s failed", command)
+                self._collect_garbage()
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        try:
+            self.ep.hangupAllCalls()
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline and any(not leg.ended for leg in self.legs.values()):
+                self.ep.libHandleEvents(POLL_MS)
+        except Exception:  # noqa: BLE001
+            log.exception("hanging up at shutdown")
+        for leg in self.legs.values():
+            leg.player = leg.tap = None
+            leg.garbage.clear()
+        self.legs.clear()
+        self.account.shutdown()
+        del self.account
+        import gc
+        gc.collect()
+        self.ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
+
+    def _new_uid(self) -> str:
+        self._next_uid += 1
+        return f"{self._boot}-{self._next_uid}"
+
+    def _on_incoming(self, account: pj.Account, call_id: int, whole_msg: str) -> None:
+        uid = self._new_uid()
+        call = _Call(self, account, uid, call_id)
+        self.legs[uid] = _Leg(uid, call, inbound=True)
+        info = call.getInfo()
+        prm = pj.CallOpParam()
+        prm.statusCode = 180
+        call.answer(prm)
+        self.hop.post(ev.IncomingCall(uid, info.remoteUri, info.localUri, parse_sip_headers(whole_msg)))
+
+    def _on_call_state(self, uid: str) -> None:
+        leg = self.legs.get(uid)
+        if leg is None or leg.ended:
+            return
+        info = leg.call.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and not leg.inbound and leg.peer:
+            self.hop.post(ev.ForwardAnswered(leg.peer))
+        if info.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+            return
+        leg.ended = True
+        self._release_media(leg)
+        code = int(info.lastStatusCode)
+        if leg.inbound:
+            self.hop.post(ev.CallEnded(uid, info.lastReason or "ended", code))
+            if leg.peer and leg.peer in self.legs and not self.legs[leg.peer].ended:
+                self._hangup(self.legs[leg.peer])
+        elif leg.peer:
+            caller = self.legs.get(leg.peer)
+            if caller is not None and not caller.ended:
+                if caller.bridged or info.connectDuration.sec > 0 or info.connectDuration.msec > 0:
+                    self._hangup(caller)  # central ended the conversation
+                else:
+                    caller.peer = None
+                    self.hop.post(ev.ForwardFailed(leg.peer, f"{code} {info.lastReason}".strip()))
+
+    def _on_media_state(self, uid: str) -> None:
+        leg = self.legs.get(uid)
+        if leg is None or leg.ended:
+            return
+        audio = call_audio(leg.call)
+        if audio is None:
+            return
+        if leg.inbound and leg.tap is None:
+            leg.tap = _Tap(uid, self.hop.post)
+            leg.tap.createPort(f"tap-{uid}", pcm_format())
+            audio.startTransmit(leg.tap)
+        if not leg.media_ready:
+            leg.media_ready = True
+            if leg.inbound:
+                self.hop.post(ev.MediaReady(uid))
+        if not leg.inbound and leg.peer and leg.peer in self.legs:
+            self._bridge(self.legs[leg.peer], leg)
+
+    def _on_rfc4733(self, uid: str, digit: str) -> None:
+        leg = self.legs.get(uid)
+        if leg is not None and leg.inbound:
+            self.hop.post(ev.DigitReceived(uid, digit, "rfc4733", time.monotonic()))
+
+    # ---- commands ---------------------------------------------------------------------------
+    def _execute(self, command: ev.SipCommand) -> None:
+        leg = self.legs.get(command.uid)
+        if leg is None or leg.ended:
+            return
+        if isinstance(command, ev.Answer):
+            prm = pj.CallOpParam()
+            prm.statusCode = command.code
+            if command.code >= 300:
+                leg.call.hangup(prm)
+            else:
+                leg.call.answer(prm)
+        elif isinstance(command, ev.PlayFiles):
+            self._play(leg, command)
+        elif isinstance(command, ev.StopPlay):
+            self._stop_player(leg)
+        elif isinstance(command, ev.ForwardTo):
+            self._forward(leg, command)
+        elif isinstance(command, ev.CancelForward):
+            if leg.peer and leg.peer in self.legs and not self.legs[leg.peer].bridged:
+                self._hangup(self.legs[leg.peer])
+        elif isinstance(command, ev.HangUp):
+            self._hangup(leg)
+
+    def _play(self, leg: _Leg, command: ev.PlayFiles) -> None:
+        self._stop_player(leg)
+        audio = call_audio(leg.call)
+        if audio is None:
+            self.hop.post(ev.PlaybackFinished(leg.uid, command.token))
+            return
+        player = _Player(leg.uid, command.token, self.hop.post)
+        files = [str(f) for f in command.files]
+        if len(files) == 1:
+            player.createPlayer(files[0], pj.PJMEDIA_FILE_NO_LOOP)
+        else:
+            vec = pj.StringVector()
+            for f in files:
+                vec.append(f)
+            player.createPlaylist(vec, f"play-{leg.uid}-{command.token}", pj.PJMEDIA_FILE_NO_LOOP)
+        player.startTransmit(audio)
+        leg.player = player
+
+    def _stop_player(self, leg: _Leg) -> None:
+        player, leg.player = leg.player, None
+        if player is None:
+            return
+        player.finished = True  # a late EOF must not report a stopped prompt as finished
+        try:
+            audio = call_audio(leg.call) if not leg.ended else None
+            if audio is not None:
+                player.stopTransmit(audio)
+        except pj.Error:
+            pass
+        leg.garbage.append(player)
+
+    def _forward(self, leg: _Leg, command: ev.ForwardTo) -> None:
+        uid = self._new_uid()
+        call = _Call(self, self.account, uid)
+        out = _Leg(uid, call, inbound=False, peer=leg.uid)
+        leg.peer = uid
+        self.legs[uid] = out
+        prm = pj.CallOpParam(True)
+        for name, value in command.headers:
+            header = pj.SipHeader()
+            header.hName, header.hValue = name, value
+            prm.txOption.headers.append(header)
+        try:
+            call.makeCall(command.uri, prm)
+        except pj.Error as exc:
+            out.ended = True
+            leg.peer = None
+            self.hop.post(ev.ForwardFailed(leg.uid, exc.reason))
+
+    def _bridge(self, caller: _Leg, central: _Leg) -> None:
+        if caller.bridged or caller.ended:
+            return
+        a, b = call_audio(caller.call), call_audio(central.call)
+        if a is None or b is None:
+            return
+        self._stop_player(caller)
+        a.startTransmit(b)
+        b.startTransmit(a)
+        caller.bridged = central.bridged = True
+
+    def _hangup(self, leg: _Leg) -> None:
+        if leg.ended:
+            return
+        prm = pj.CallOpParam()
+        prm.statusCode = 603 if leg.inbound and not leg.media_ready else 200
+        try:
+            leg.call.hangup(prm)
+        except pj.Error:
+            pass
+
+    def _release_media(self, leg: _Leg) -> None:
+        if leg.player is not None:
+            leg.player.finished = True
+            leg.garbage.append(leg.player)
+            leg.player = None
+        if leg.tap is not None:
+            leg.garbage.append(leg.tap)
+            leg.tap = None
+
+    def _collect_garbage(self) -> None:
+        """Release stopped players and ended calls, outside any pjsua2 callback."""
+        for uid in [uid for uid, leg in self.legs.items() if leg.ended]:
+            leg = self.legs[uid]
+            peer = self.legs.get(leg.peer) if leg.peer else None
+            if peer is not None and not peer.ended:
+                leg.garbage.clear()
+                continue  # keep the pair until both legs are over
+            leg.garbage.clear()
+            del self.legs[uid]
+        for leg in self.legs.values():
+            if leg.garbage:
+                leg.garbage.clear()
+        self.active_calls = sum(1 for leg in self.legs.values() if leg.inbound and not leg.ended)

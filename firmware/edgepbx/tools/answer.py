@@ -1,0 +1,91 @@
+"""A stand-in for central (or any SIP peer): answers calls, reports their X- headers.
+
+`python -m edgepbx.tools.answer --listen 127.0.0.1:5090 --play hold.wav --calls-log calls.jsonl`
+Each answered call is one JSON line (uri, headers) written when the INVITE arrives. Runs until
+SIGTERM/SIGINT. `--no-answer` rings without answering (a central that does not pick up).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+
+import pjsua2 as pj
+
+from edgepbx.sip.endpoint import account_config, call_audio, create_endpoint
+from edgepbx.sip.headers import parse_sip_headers
+
+
+class _Call(pj.Call):
+    def __init__(self, account: pj.Account, call_id: int, play: str | None) -> None:
+        super().__init__(account, call_id)
+        self.play = play
+        self.player: pj.AudioMediaPlayer | None = None
+        self.ended = False
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
+        if self.getInfo().state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.ended = True
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
+        audio = call_audio(self)
+        if audio is not None and self.play and self.player is None:
+            self.player = pj.AudioMediaPlayer()
+            self.player.createPlayer(self.play)  # loops
+            self.player.startTransmit(audio)
+
+
+class _Account(pj.Account):
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__()
+        self.args = args
+        self.calls: list[_Call] = []
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
+        call = _Call(self, prm.callId, self.args.play)
+        self.calls.append(call)
+        info = call.getInfo()
+        line = {"uri": info.remoteUri, "at": time.time(), "headers": parse_sip_headers(prm.rdata.wholeMsg)}
+        with open(self.args.calls_log, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        op = pj.CallOpParam()
+        op.statusCode = 180 if self.args.no_answer else 200
+        call.answer(op)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m edgepbx.tools.answer", description=__doc__)
+    p.add_argument("--listen", default="127.0.0.1:5090")
+    p.add_argument("--play", help="WAV to loop to each caller")
+    p.add_argument("--calls-log", default="/dev/stdout", help="append one JSON line per call here")
+    p.add_argument("--no-answer", action="store_true", help="ring, never answer")
+    args = p.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    handle = create_endpoint(host, int(port), 32)
+    account = _Account(args)
+    account.create(account_config(handle, "central", 0), True)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    print(f"answer: listening on {args.listen}", flush=True)
+    while not stop:
+        handle.ep.libHandleEvents(10)
+        account.calls = [c for c in account.calls if not c.ended]
+    handle.ep.hangupAllCalls()
+    for _ in range(20):
+        handle.ep.libHandleEvents(10)
+    for call in account.calls:
+        call.player = None
+    account.calls.clear()
+    del account
+    import gc
+    gc.collect()
+    handle.ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""Call a box and press keys: `python -m edgepbx.tools.call URI --dtmf 2,1,+6,0 --record out.wav`.
+
+Keys are sent one per `--gap` seconds after `--wait` seconds of answered audio; a token
+`+N` waits N seconds more. `--inband` sends them as tones in the audio instead of RFC 4733
+events. Prints one JSON line: state, SIP code, set-up and first-audio times, duration.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+
+import pjsua2 as pj
+
+from edgepbx.dsp._vector import vector_bytes
+from edgepbx.sip.endpoint import account_config, call_audio, create_endpoint, pcm_format
+
+FIRST_AUDIO_RMS = 200.0  # int16 RMS above line noise: the first prompt has started
+
+
+class _Ear(pj.AudioMediaPort):
+    """Notes when the first audible frame arrives (clock thread: no pjsua2 calls)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_audio: float | None = None
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802
+        if self.first_audio is not None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
+            return
+        pcm = memoryview(vector_bytes(int(frame.buf.this))).cast("h")
+        if len(pcm) and math.sqrt(sum(s * s for s in pcm) / len(pcm)) > FIRST_AUDIO_RMS:
+            self.first_audio = time.monotonic()
+
+
+class _Call(pj.Call):
+    def __init__(self, account: pj.Account) -> None:
+        super().__init__(account)
+        self.state = "calling"
+        self.code = 0
+        self.reason = ""
+        self.confirmed_at: float | None = None
+        self.media = False
+        self.disconnected = False
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
+        info = self.getInfo()
+        self.state, self.code, self.reason = info.stateText, int(info.lastStatusCode), info.lastReason
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.confirmed_at is None:
+            self.confirmed_at = time.monotonic()
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.disconnected = True
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
+        self.media = call_audio(self) is not None
+
+
+def _schedule(tokens: list[str], wait: float, gap: float) -> list[tuple[float, str]]:
+    """[(seconds after media, digit)] from tokens like 1,2,+6,#."""
+    out, t = [], wait
+    for token in tokens:
+        token = token.strip()
+        if not token:
+            continue
+        if token.startswith("+"):
+            t += float(token[1:])
+            continue
+        if len(token) != 1 or token not in "0123456789*#ABCD":
+            raise SystemExit(f"call: {token!r} is not a key (0-9 * # A-D) or a pause (+SECONDS)")
+        out.append((t, token))
+        t += gap
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m edgepbx.tools.call", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("uri", help="e.g. sip:ivr@127.0.0.1:5060")
+    p.add_argument("--dtmf", default="", help="keys and pauses, comma-separated: 2,1,+6,0")
+    p.add_argument("--inband", action="store_true", help="send keys as in-band tones")
+    p.add_argument("--wait", type=float, default=2.0, help="seconds of audio before the first key")
+    p.add_argument("--gap", type=float, default=1.5, help="seconds between keys")
+    p.add_argument("--hold", type=float, default=4.0, help="seconds to stay after the last key")
+    p.add_argument("--record", help="write what the caller hears to this WAV (8 kHz)")
+    p.add_argument("--from-user", default="1001", help="caller ID user part")
+    p.add_argument("--bind", default="127.0.0.1", help="local address")
+    p.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
+    args = p.parse_args(argv)
+    plan = _schedule(args.dtmf.split(","), args.wait, args.gap)
+
+    handle = create_endpoint(args.bind, 0, 4)
+    ep = handle.ep
+    account = pj.Account()
+    account.create(account_config(handle, args.from_user, 0), True)
+    call = _Call(account)
+    ear, recorder, tones = _Ear(), None, None
+    result: dict[str, object] = {}
+    started = time.monotonic()
+    try:
+        call.makeCall(args.uri, pj.CallOpParam(True))
+        media_at = None
+        hang_at = None
+        sent = 0
+        while not call.disconnected and time.monotonic() - started < args.timeout:
+            ep.libHandleEvents(10)
+            now = time.monotonic()
+            if call.media and media_at is None:
+                media_at = now
+                audio = call_audio(call)
+                ear.createPort("ear", pcm_format())
+                audio.startTransmit(ear)
+                if args.record:
+                    recorder = pj.AudioMediaRecorder()
+                    recorder.createRecorder(args.record)
+                    audio.startTransmit(recorder)
+                if args.inband:
+                    tones = pj.ToneGenerator()
+                    tones.createToneGenerator(8000, 1)
+                    tones.startTransmit(audio)
+                hang_at = media_at + (plan[-1][0] if plan else args.wait) + args.hold
+            if media_at is None:
+                continue
+            while sent < len(plan) and now - media_at >= plan[sent][0]:
+                digit = plan[sent][1]
+                if tones is not None:
+                    tone = pj.ToneDigit()
+                    tone.digit, tone.on_msec, tone.off_msec, tone.volume = digit, 100, 50, 0
+                    vec = pj.ToneDigitVector()
+                    vec.append(tone)
+                    tones.playDigits(vec)
+                else:
+                    call.dialDtmf(digit)
+                sent += 1
+            if hang_at is not None and now >= hang_at:
+                call.hangup(pj.CallOpParam())
+                hang_at = None
+        if not call.disconnected:
+            call.hangup(pj.CallOpParam())
+            for _ in range(50):
+                ep.libHandleEvents(10)
+        result = {
+            "state": call.state, "code": call.code, "reason": call.reason,
+            "answered": call.confirmed_at is not None, "keys_sent": sent,
+            "setup_ms": round((call.confirmed_at - started) * 1000, 1) if call.confirmed_at else None,
+            "first_audio_ms": round((ear.first_audio - started) * 1000, 1) if ear.first_audio else None,
+            "duration_s": round(time.monotonic() - started, 2),
+        }
+    finally:
+        recorder = tones = ear = None  # every media port must go before libDestroy
+        del call, account
+        import gc
+        gc.collect()
+        ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
+    print(json.dumps(result))
+    sys.stdout.flush()
+    return 0 if result.get("answered") else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
