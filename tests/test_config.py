@@ -1,0 +1,52 @@
+"""Config loading: the embedded default, and a clear error naming the key for each mistake."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgepbx.config import ConfigError, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "box.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_embedded_default_matches_the_documented_values() -> None:
+    config = load_config(None)
+    assert str(config.sip.listen) == "127.0.0.1:5060"
+    assert str(config.api.listen) == "127.0.0.1:8080"
+    assert config.store.path == Path.cwd() / "var/edgepbx.db"
+    assert config.central.uri == "" and config.ivr.flow == "ecommerce"
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[store]\npath = "db/box.db"\n[ivr]\nflow = "my.toml"\n'))
+    assert config.store.path == tmp_path / "db/box.db"
+    assert config.ivr.flow == str(tmp_path / "my.toml")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('[sip]\nlisten = "127.0.0.1"\n', "[sip] listen: expected \"HOST:PORT\""),
+    ('[sip]\nlisten = "127.0.0.1:99999"\n', "[sip] listen: expected \"HOST:PORT\" with a port"),
+    ('[sip]\nmax_calls = 500\n', "[sip] max_calls: must be 1..64"),
+    ('[sip]\nmax_calls = "8"\n', "[sip] max_calls: expected int"),
+    ('[sip]\nlisen = "x"\n', "[sip] lisen: unknown key"),
+    ('[sips]\nlisten = "x"\n', "[sips]: unknown section"),
+    ('[central]\nuri = "http://central"\n', "[central] uri: must be a sip: or sips: URI"),
+    ('[ivr]\nlanguage = "fr"\n', "[ivr] language: must be one of zh, en"),
+    ('[log]\nlevel = "loud"\n', "[log] level: must be one of"),
+    ('[store\npath=1', "not valid TOML"),
+])
+def test_each_bad_key_is_named(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert expected in str(info.value)
+    assert str(tmp_path / "box.toml") in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.toml")

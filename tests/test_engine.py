@@ -1,0 +1,197 @@
+"""The IVR engine driven with synthetic events and a hand-advanced clock."""
+from __future__ import annotations
+
+import pytest
+
+from edgepbx.ivr.engine import CallSession, Phase
+from edgepbx.ivr.events import (CallerHungUp, Collected, Digit, Entered, Forward, ForwardResult, Hangup,
+                                Play, PlaybackDone, RequestCallback, StopPlayback, Timeout)
+from edgepbx.ivr.flow import load_flow
+
+
+class Driver:
+    """Feeds a session and remembers the last Play token, like the call task does."""
+
+    def __init__(self, template: str = "ecommerce", language: str = "zh") -> None:
+        self.session = CallSession(load_flow(template), language)
+        self.now = 0.0
+        self.token = 0
+        self.log: list[object] = []
+
+    def _take(self, actions: list) -> list:
+        for action in actions:
+            if isinstance(action, Play):
+                self.token = action.token
+        self.log.extend(actions)
+        return actions
+
+    def start(self) -> list:
+        return self._take(self.session.start(self.now))
+
+    def key(self, digit: str) -> list:
+        return self._take(self.session.handle(Digit(digit), self.now))
+
+    def done(self) -> list:
+        return self._take(self.session.handle(PlaybackDone(self.token), self.now))
+
+    def advance(self, seconds: float) -> list:
+        self.now += seconds
+        return self._take(self.session.handle(Timeout(), self.now))
+
+    def node(self) -> str:
+        return self.session.node.id
+
+
+def plays(actions: list) -> list[tuple[tuple[str, str], ...]]:
+    return [a.prompts for a in actions if isinstance(a, Play)]
+
+
+def test_language_node_offers_each_language_in_its_own_voice() -> None:
+    d = Driver()
+    actions = d.start()
+    assert actions[0] == Entered("language", "language")
+    assert plays(actions) == [(("ecom_language", "zh"), ("ecom_language", "en"))]
+
+
+def test_key_during_prompt_barges_in_and_selects() -> None:
+    d = Driver()
+    d.start()
+    actions = d.key("2")
+    assert isinstance(actions[0], StopPlayback)
+    assert d.session.language == "en" and d.node() == "main"
+    assert plays(actions) == [(("ecom_main", "en"),)]
+
+
+def test_language_timeout_keeps_the_default_language() -> None:
+    d = Driver()
+    d.start()
+    d.done()
+    assert d.session.deadline == pytest.approx(6.0)
+    assert d.advance(5.9) == []  # not yet
+    d.advance(0.2)
+    assert d.node() == "main" and d.session.language == "zh"
+
+
+def test_invalid_key_says_sorry_then_falls_back_after_max_failures() -> None:
+    d = Driver()
+    d.start()
+    d.key("1")
+    d.done()
+    first = d.key("7")
+    assert plays(first) == [(("sorry", "zh"), ("ecom_main", "zh"))]
+    d.done()
+    second = d.advance(6.0)  # a timeout is a failure too
+    assert plays(second) == [(("sorry", "zh"), ("ecom_main", "zh"))]
+    d.done()
+    third = d.key("8")
+    assert Entered("operator", "forward") in third
+    assert d.session.path == ["language", "main", "operator"]
+
+
+def test_collect_with_terminator_and_menu_navigation() -> None:
+    d = Driver()
+    d.start()
+    d.key("2")
+    d.key("1")
+    assert d.node() == "order_number"
+    for digit in "1234567":
+        d.key(digit)
+    actions = d.key("#")
+    assert Collected("order_number", "1234567", False) in actions
+    assert d.node() == "order_info"
+    d.done()
+    assert d.node() == "anything_else"
+
+
+def test_collect_completes_on_inter_digit_timeout_or_fails_when_short() -> None:
+    d = Driver()
+    d.start(); d.key("1"); d.key("1")
+    for digit in "123456":
+        d.key(digit)
+    assert d.session.deadline == pytest.approx(4.0)
+    d.advance(4.0)
+    assert d.node() == "order_info"
+    d2 = Driver()
+    d2.start(); d2.key("1"); d2.key("1")
+    d2.key("1"); d2.key("2")
+    actions = d2.advance(4.0)
+    assert plays(actions) == [(("sorry", "zh"), ("ecom_enter_order", "zh"))]
+
+
+def test_digit_keys_are_data_inside_collect_but_star_goes_back() -> None:
+    d = Driver()
+    d.start(); d.key("1"); d.key("1")
+    d.key("0"); d.key("9")  # global keys elsewhere, digits here
+    assert d.node() == "order_number"
+    d.key("*")
+    assert d.node() == "main"
+
+
+def test_global_keys_operator_back_repeat() -> None:
+    d = Driver()
+    d.start(); d.key("1"); d.key("2")
+    assert d.node() == "returns"
+    repeat = d.key("9")
+    assert plays(repeat) == [(("ecom_returns", "zh"),)] and d.node() == "returns"
+    d.key("*")
+    assert d.node() == "main"
+    d.key("*")
+    assert d.node() == "main"  # top level: back stays
+    actions = d.key("0")
+    assert Entered("operator", "forward") in actions
+
+
+def test_forward_success_and_failure() -> None:
+    d = Driver()
+    d.start(); d.key("1"); d.key("0")
+    d.done()  # "transferring" played
+    forward = [a for a in d.log if isinstance(a, Forward)]
+    assert forward and forward[0].context.path == ("language", "main", "operator")
+    assert forward[0].context.queue == "general"
+    d.session.handle(ForwardResult(True), d.now)
+    assert d.session.outcome == "forwarded" and d.session.phase is Phase.BRIDGED
+    assert d.key("5") == []  # keys now belong to the conversation
+
+    f = Driver()
+    f.start(); f.key("1"); f.key("0"); f.done()
+    actions = f._take(f.session.handle(ForwardResult(False, "503"), f.now))
+    assert plays(actions) == [(("agents_busy", "zh"),)]
+    assert f.done() == [Hangup("forward_failed")]
+    assert f.session.finished
+
+
+def test_secret_fields_are_masked_and_never_in_context() -> None:
+    d = Driver("finance", "en")
+    d.start(); d.key("2"); d.key("2")
+    assert d.session.secret_input
+    for digit in "654321":
+        d.key(digit)
+    for digit in "112233":
+        d.key(digit)
+    collected = [a for a in d.log if isinstance(a, Collected)]
+    assert [c.shown for c in collected] == ["***", "***"]
+    d.done()
+    ctx = [a for a in d.log if isinstance(a, Forward)][0].context
+    assert ctx.secret_fields == ("id_last6", "pin") and ctx.data == {}
+    assert "654321" not in repr(d.log) and "112233" not in repr(d.session.record_digits())
+
+
+def test_callback_and_hangup_paths() -> None:
+    d = Driver()
+    d.start(); d.key("1"); d.key("2"); d.key("2")
+    callback = [a for a in d.log if isinstance(a, RequestCallback)]
+    assert callback and callback[0].number is None
+    d.done()
+    assert d.node() == "goodbye"
+    assert d.done() == [Hangup("callback_requested")]
+
+
+def test_hangup_mid_menu_is_abandoned_and_stale_events_are_ignored() -> None:
+    d = Driver()
+    d.start()
+    stale = d.token
+    d.key("1")
+    assert d.session.handle(PlaybackDone(stale), d.now) == []
+    d.session.handle(CallerHungUp(), d.now)
+    assert d.session.outcome == "abandoned" and d.session.finished
+    assert d.key("1") == []
