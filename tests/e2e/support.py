@@ -1,0 +1,138 @@
+"""Real processes for end-to-end tests: the box, a pjsua2 caller, a pjsua2 stand-in for central."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMPTS = ROOT / "var" / "prompts"
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """A child process whose output is collected line by line."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"never saw {text!r}; output:\n{self.output}")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._reader.join(timeout=5)
+        return code
+
+
+class Box(Proc):
+    def __init__(self, tmp: Path, flow: str = "ecommerce", central: str = "", language: str = "zh") -> None:
+        self.port = free_udp_port()
+        self.db = tmp / "box.db"
+        self.uri = f"sip:ivr@127.0.0.1:{self.port}"
+        config = tmp / "box.toml"
+        config.write_text(f"""
+[box]
+name = "test-branch"
+[sip]
+listen = "127.0.0.1:{self.port}"
+rtp_port = {random.randrange(20000, 30000, 2)}
+[store]
+path = "{self.db}"
+[central]
+uri = "{central}"
+answer_timeout_s = 5.0
+[ivr]
+flow = "{flow}"
+language = "{language}"
+prompts = "{PROMPTS}"
+""", encoding="utf-8")
+        super().__init__(["-m", "edgepbx", "run", "--config", str(config)], cwd=tmp)
+        self.wait_for("ready:")
+
+
+class Central(Proc):
+    """tools.answer playing a steady tone, so the caller can tell central's audio apart."""
+
+    TONE_HZ = 500.0
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_udp_port()
+        self.uri = f"sip:queue@127.0.0.1:{self.port}"
+        self.calls_log = tmp / "central-calls.jsonl"
+        tone = tmp / "central-tone.wav"
+        t = np.arange(8000 * 2) / 8000
+        write_wav(tone, (6000 * np.sin(2 * np.pi * self.TONE_HZ * t)).astype(np.int16))
+        super().__init__(["-m", "edgepbx.tools.answer", "--listen", f"127.0.0.1:{self.port}",
+                          "--play", str(tone), "--calls-log", str(self.calls_log)], cwd=tmp)
+        self.wait_for("listening")
+
+    def calls(self) -> list[dict]:
+        if not self.calls_log.exists():
+            return []
+        return [json.loads(line) for line in self.calls_log.read_text(encoding="utf-8").splitlines()]
+
+
+def write_wav(path: Path, pcm: np.ndarray, rate: int = 8000) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.astype("<i2").tobytes())
+
+
+def place_call(uri: str, dtmf: str, record: Path, *, inband: bool = False, wait: float = 2.0,
+               gap: float = 1.5, hold: float = 4.0, cwd: Path) -> dict:
+    args = [sys.executable, "-m", "edgepbx.tools.call", uri, "--dtmf", dtmf, "--record", str(record),
+            "--wait", str(wait), "--gap", str(gap), "--hold", str(hold)]
+    if inband:
+        args.append("--inband")
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, f"caller failed: {done.stdout}\n{done.stderr}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def prompt_pcm(prompt: str, language: str) -> np.ndarray:
+    from tests.audio_match import read_wav
+    return read_wav(PROMPTS / language / f"{prompt}.wav")[0]

@@ -1,0 +1,104 @@
+"""Real SIP calls over loopback: the box process, a pjsua2 caller process, a pjsua2 central."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.audio_match import locate, read_wav, tone_power_after
+from tests.e2e.support import Box, Central, place_call, prompt_pcm
+
+pytestmark = pytest.mark.e2e
+MATCH = 0.7  # normalised correlation of a prompt's first second with what was heard
+
+
+def heard_in_order(recording: Path, prompts: list[tuple[str, str]]) -> list[float]:
+    audio, rate = read_wav(recording)
+    offsets = []
+    for prompt, lang in prompts:
+        offset, score = locate(audio, prompt_pcm(prompt, lang), rate)
+        assert score > MATCH, f"{lang}/{prompt} not heard (best score {score:.2f})"
+        offsets.append(offset)
+    assert offsets == sorted(offsets), f"prompts heard out of order: {list(zip(prompts, offsets))}"
+    return offsets
+
+
+def test_keypad_navigation_and_forward_to_central_with_context(tmp_path: Path) -> None:
+    central = Central(tmp_path)
+    box = Box(tmp_path, central=central.uri)
+    try:
+        result = place_call(box.uri, "2,1,1,2,3,4,5,6,#,+8,0", tmp_path / "heard.wav", hold=6, cwd=tmp_path)
+    finally:
+        assert box.stop() == 0, box.output
+        central.stop()
+    assert result["answered"] and result["first_audio_ms"] is not None
+
+    offsets = heard_in_order(tmp_path / "heard.wav", [
+        ("ecom_language", "zh"), ("ecom_main", "en"), ("ecom_enter_order", "en"),
+        ("ecom_order_info", "en"), ("anything_else", "en"), ("transferring", "en")])
+    audio, rate = read_wav(tmp_path / "heard.wav")
+    for off_path in (("ecom_returns", "en"), ("ecom_main", "zh")):
+        assert locate(audio, prompt_pcm(*off_path), rate)[1] < 0.5, f"{off_path} matched but was never played"
+    assert tone_power_after(audio, rate, offsets[-1] + 4.0, Central.TONE_HZ) > 0.5, "central's audio not heard"
+
+    path = ["language", "main", "order_number", "order_info", "anything_else", "operator"]
+    [call] = central.calls()
+    headers = {k.lower(): v for k, v in call["headers"].items()}
+    assert headers["x-edgepbx-path"] == ",".join(path)
+    assert headers["x-edgepbx-data"] == "order_number=123456"
+    assert headers["x-edgepbx-lang"] == "en"
+    assert headers["x-edgepbx-queue"] == "general"
+    assert headers["x-edgepbx-caller"] == "1001"
+    assert headers["x-edgepbx-box"] == "test-branch"
+
+    db = sqlite3.connect(box.db)
+    db.row_factory = sqlite3.Row
+    [row] = db.execute("SELECT * FROM calls").fetchall()
+    assert row["caller"] == "1001" and row["language"] == "en"
+    assert row["outcome"] == "forwarded" and row["forward_target"] == central.uri
+    assert row["ivr_path"] == '["' + '", "'.join(path) + '"]'
+    assert row["digits"] == '{"order_number": "123456"}'
+    assert row["answered_at"] >= row["started_at"] and row["ended_at"] > row["answered_at"]
+    assert "at order_number (collect)" in box.output and "forwarding to" in box.output
+
+
+def test_inband_secret_digits_without_central_get_busy_prompt_and_are_masked(tmp_path: Path) -> None:
+    box = Box(tmp_path, flow="finance")
+    try:
+        result = place_call(box.uri, "2,2,+1,6,5,4,3,2,1,+1,1,1,2,2,3,3", tmp_path / "heard.wav",
+                            inband=True, gap=1.0, hold=20, cwd=tmp_path)
+    finally:
+        assert box.stop() == 0, box.output
+    assert result["answered"]
+    assert result["duration_s"] < 35, "the box should have hung up after the busy prompt"
+    heard_in_order(tmp_path / "heard.wav", [
+        ("fin_language", "zh"), ("fin_main", "en"), ("fin_enter_id", "en"), ("fin_enter_pin", "en"),
+        ("transferring", "en"), ("agents_busy", "en")])
+
+    db = sqlite3.connect(box.db)
+    db.row_factory = sqlite3.Row
+    [row] = db.execute("SELECT * FROM calls").fetchall()
+    assert row["outcome"] == "forward_failed" and row["hangup_cause"] == "box hung up"
+    assert row["digits"] == '{"id_last6": "***", "pin": "***"}'
+    assert box.output.count("key * (inband)") == 12
+    for secret in ("654321", "112233"):
+        assert secret not in box.output
+        for f in box.db.parent.glob("box.db*"):
+            assert secret.encode() not in f.read_bytes()
+
+
+def test_bad_config_and_bad_flow_stop_the_box_before_any_port(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sip]\nmax_calls = 1000\n")
+    done = subprocess.run([sys.executable, "-m", "edgepbx", "run", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "[sip] max_calls: must be 1..64" in done.stderr
+    flow = tmp_path / "flow.toml"
+    flow.write_text('[flow]\nname = "x"\nstart = "main"\nfallback = "main"\n[nodes.main]\ntype = "menu"\n')
+    bad.write_text(f'[ivr]\nflow = "{flow}"\n')
+    done = subprocess.run([sys.executable, "-m", "edgepbx", "run", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "main.prompt: required" in done.stderr, done.stderr
