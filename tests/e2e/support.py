@@ -97,7 +97,7 @@ class Central(Proc):
 
     TONE_HZ = 500.0
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *extra: str) -> None:
         self.port = free_udp_port()
         self.uri = f"sip:queue@127.0.0.1:{self.port}"
         self.calls_log = tmp / "central-calls.jsonl"
@@ -105,7 +105,7 @@ class Central(Proc):
         t = np.arange(8000 * 2) / 8000
         write_wav(tone, (6000 * np.sin(2 * np.pi * self.TONE_HZ * t)).astype(np.int16))
         super().__init__(["-m", "edgepbx.tools.answer", "--listen", f"127.0.0.1:{self.port}",
-                          "--play", str(tone), "--calls-log", str(self.calls_log)], cwd=tmp)
+                          "--play", str(tone), "--calls-log", str(self.calls_log), *extra], cwd=tmp)
         self.wait_for("listening")
 
     def calls(self) -> list[dict]:

@@ -88,6 +88,22 @@ def test_inband_secret_digits_without_central_get_busy_prompt_and_are_masked(tmp
             assert secret.encode() not in f.read_bytes()
 
 
+def test_central_that_never_answers_falls_back_for_that_call(tmp_path: Path) -> None:
+    central = Central(tmp_path, "--no-answer")
+    box = Box(tmp_path, central=central.uri)  # answer_timeout_s = 5
+    try:
+        result = place_call(box.uri, "2,0", tmp_path / "heard.wav", hold=25, cwd=tmp_path)
+    finally:
+        assert box.stop() == 0, box.output
+        central.stop()
+    assert result["duration_s"] < 25, "the box should have hung up after the busy prompt"
+    heard_in_order(tmp_path / "heard.wav", [("transferring", "en"), ("agents_busy", "en")])
+    assert len(central.calls()) == 1
+    [row] = sqlite3.connect(box.db).execute("SELECT outcome, hangup_cause FROM calls").fetchall()
+    assert row == ("forward_failed", "box hung up")
+    assert "forward not answered in 5 s" in box.output
+
+
 def test_bad_config_and_bad_flow_stop_the_box_before_any_port(tmp_path: Path) -> None:
     import subprocess
     import sys

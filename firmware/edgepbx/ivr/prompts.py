@@ -16,6 +16,7 @@ from edgepbx.ivr.flow import Flow
 
 VOICES = {"zh": "cmn-latn-pinyin", "en": "en-us"}  # `cmn` reads Han characters as English
 RATE = 8000
+RENDER_VERSION = "render-2"  # bump when synthesis changes, so default prompts are rendered again
 
 
 class PromptsMissing(RuntimeError):
@@ -50,11 +51,12 @@ class PromptCatalogue:
             for lang in flow.languages:
                 text = flow.prompts[pid][lang]
                 wav, note = self.path(pid, lang), self.path(pid, lang).with_suffix(".txt")
-                if wav.is_file() and (not note.is_file() or note.read_text(encoding="utf-8") == text):
+                stamp = f"{RENDER_VERSION}\n{text}"
+                if wav.is_file() and (not note.is_file() or note.read_text(encoding="utf-8") == stamp):
                     continue  # up to date, or an operator's recording
                 wav.parent.mkdir(parents=True, exist_ok=True)
                 synthesise(text, lang, wav)
-                note.write_text(text, encoding="utf-8")
+                note.write_text(stamp, encoding="utf-8")
                 written += 1
         return written
 
@@ -66,6 +68,7 @@ def synthesise(text: str, language: str, out: Path) -> None:
         subprocess.run(["espeak-ng", "-v", VOICES[language], "-s", "150", "-w", str(raw), text],
                        check=True, capture_output=True)
         part = out.with_suffix(".part.wav")
+        # Trim espeak's leading silence (it delays the caller's first audio), keep a short tail.
         subprocess.run(["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(part),
-                        "pad", "0.1", "0.2"], check=True, capture_output=True)
+                        "silence", "1", "0.01", "0.5%", "pad", "0.02", "0.25"], check=True, capture_output=True)
         part.replace(out)
