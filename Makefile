@@ -59,7 +59,7 @@ setup: .stamps/apt .stamps/pjsua2 .stamps/install
 
 # Default prompts, rendered with espeak-ng when missing or when their text changed.
 prompts: setup
-	$(VENV)/bin/edgepbx prompts render
+	$(VENV)/bin/edgepbx prompts render $(if $(CONFIG),--config $(CONFIG))
 
 run: setup prompts
 	$(VENV)/bin/edgepbx run $(if $(CONFIG),--config $(CONFIG))

@@ -195,3 +195,37 @@ def test_hangup_mid_menu_is_abandoned_and_stale_events_are_ignored() -> None:
     d.session.handle(CallerHungUp(), d.now)
     assert d.session.outcome == "abandoned" and d.session.finished
     assert d.key("1") == []
+
+
+def test_failed_forward_goes_to_the_flows_on_fail_node_after_the_busy_prompt() -> None:
+    from edgepbx.ivr.flow import parse_flow
+    flow = parse_flow("""
+[flow]
+name = "t"
+start = "main"
+languages = ["en"]
+fallback = "operator"
+[prompts.menu]
+en = "Press 1."
+[nodes.main]
+type = "menu"
+prompt = "menu"
+options = { "1" = "operator" }
+[nodes.operator]
+type = "forward"
+on_fail = "later"
+[nodes.later]
+type = "callback"
+prompt = "callback_taken"
+next = "bye"
+[nodes.bye]
+type = "hangup"
+""", "t.toml")
+    session = CallSession(flow, "en")
+    session.start(0.0)
+    forward = session.handle(Digit("1"), 0.0)
+    assert any(isinstance(a, Forward) for a in forward)
+    actions = session.handle(ForwardResult(False, "486 Busy"), 1.0)
+    assert any(isinstance(a, RequestCallback) for a in actions)
+    assert [a.prompts for a in actions if isinstance(a, Play)] == [(("agents_busy", "en"), ("callback_taken", "en"))]
+    assert session.outcome == "callback_requested"

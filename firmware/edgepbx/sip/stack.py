@@ -126,7 +126,6 @@ class SipStack:
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._error: BaseException | None = None
-        self.active_calls = 0
 
     # ---- loop side ------------------------------------------------------------------------
     def start(self) -> None:
@@ -350,15 +349,9 @@ class SipStack:
 
     def _collect_garbage(self) -> None:
         """Release stopped players and ended calls, outside any pjsua2 callback."""
-        for uid in [uid for uid, leg in self.legs.items() if leg.ended]:
-            leg = self.legs[uid]
-            peer = self.legs.get(leg.peer) if leg.peer else None
-            if peer is not None and not peer.ended:
-                leg.garbage.clear()
-                continue  # keep the pair until both legs are over
-            leg.garbage.clear()
-            del self.legs[uid]
         for leg in self.legs.values():
-            if leg.garbage:
-                leg.garbage.clear()
-        self.active_calls = sum(1 for leg in self.legs.values() if leg.inbound and not leg.ended)
+            leg.garbage.clear()
+        for uid in [uid for uid, leg in self.legs.items() if leg.ended]:
+            peer = self.legs.get(self.legs[uid].peer or "")
+            if peer is None or peer.ended:  # keep a forwarded pair until both legs are over
+                del self.legs[uid]
