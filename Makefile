@@ -17,7 +17,7 @@ APT_PACKAGES := build-essential pkg-config swig uuid-dev libssl-dev libasound2-d
 # `git archive --prefix=pjproject-2.17/` of tag 2.17 to match this checksum).
 PJ_TARBALL ?= ../shared/vendor/pjproject-2.17.tar.gz
 PJ_SHA256 := 6e9b2e0ae40bb6b98bca015abdc549d2f18ab2712c1ff140ac521f95f8c3d953
-PJ_CACHE ?= $(HOME)/.cache/edgepbx/pjsua2
+PJ_CACHE ?= $(or $(XDG_CACHE_HOME),$(if $(HOME),$(HOME)/.cache,$(CURDIR)/.stamps/cache))/edgepbx/pjsua2
 
 .PHONY: all setup run test bench prompts apt clean distclean
 all: setup
