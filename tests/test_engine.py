@@ -6,7 +6,8 @@ import pytest
 from edgepbx.ivr.engine import CallSession, Phase
 from edgepbx.ivr.events import (CallerHungUp, Collected, Digit, Entered, Forward, ForwardResult, Hangup,
                                 Play, PlaybackDone, RequestCallback, StopPlayback, Timeout)
-from edgepbx.ivr.flow import load_flow
+from edgepbx.ivr.flow import load_flow, parse_flow
+from tests.flows import MINIMAL_FLOW
 
 
 class Driver:
@@ -198,22 +199,7 @@ def test_hangup_mid_menu_is_abandoned_and_stale_events_are_ignored() -> None:
 
 
 def test_failed_forward_goes_to_the_flows_on_fail_node_after_the_busy_prompt() -> None:
-    from edgepbx.ivr.flow import parse_flow
-    flow = parse_flow("""
-[flow]
-name = "t"
-start = "main"
-languages = ["en"]
-fallback = "operator"
-[prompts.menu]
-en = "Press 1."
-[nodes.main]
-type = "menu"
-prompt = "menu"
-options = { "1" = "operator" }
-[nodes.operator]
-type = "forward"
-on_fail = "later"
+    flow = parse_flow(MINIMAL_FLOW + """on_fail = "later"
 [nodes.later]
 type = "callback"
 prompt = "callback_taken"

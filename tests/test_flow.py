@@ -5,25 +5,9 @@ import pytest
 
 from edgepbx.config import TEMPLATES
 from edgepbx.ivr.flow import FlowInvalid, load_flow, parse_flow
+from tests.flows import MINIMAL_FLOW
 
-GOOD = """
-[flow]
-name = "t"
-start = "main"
-languages = ["en"]
-fallback = "operator"
-
-[prompts.menu]
-en = "Press 1."
-
-[nodes.main]
-type = "menu"
-prompt = "menu"
-options = { "1" = "operator" }
-
-[nodes.operator]
-type = "forward"
-"""
+GOOD = MINIMAL_FLOW
 
 
 def errors(text: str) -> list[str]:

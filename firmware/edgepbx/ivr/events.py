@@ -1,7 +1,7 @@
 """What the engine is told (events) and what it asks for (actions): small frozen dataclasses."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping
 
 
@@ -87,7 +87,7 @@ class Collected:
     """Informational: a collect node completed; `shown` is masked for secret fields."""
     field: str
     shown: str
-    secret: bool = field(default=False)
+    secret: bool = False
 
 
 Action = Play | StopPlayback | Forward | RequestCallback | Hangup | Entered | Collected
