@@ -11,6 +11,9 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # and sox for prompts, ALSA headers for the analog line's sound device.
 APT_PACKAGES := build-essential pkg-config swig uuid-dev libssl-dev libasound2-dev \
                 python3-venv python3-dev espeak-ng sox
+# Tests and benchmarks only: real speech and music for DTMF talk-off, and spandsp, the
+# reference receiver the benchmark measures beside ours.
+APT_TEST_PACKAGES := asterisk-core-sounds-en-wav asterisk-moh-opsound-wav libspandsp2
 
 # pjproject 2.17 source release. Official download for machines without ../shared:
 # https://github.com/pjsip/pjproject/archive/refs/tags/2.17.tar.gz (repack with
@@ -22,15 +25,22 @@ PJ_CACHE ?= $(or $(XDG_CACHE_HOME),$(if $(HOME),$(HOME)/.cache,$(CURDIR)/.stamps
 .PHONY: all setup run test bench prompts apt clean distclean
 all: setup
 
-apt: .stamps/apt
-.stamps/apt:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+# Installs what is missing of a package list (idempotent: dpkg is asked first).
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "apt: installing $$missing"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@mkdir -p .stamps && touch $@
+endef
+
+apt: .stamps/apt
+.stamps/apt: Makefile
+	$(call apt_install,$(APT_PACKAGES))
+.stamps/apt-test: Makefile
+	$(call apt_install,$(APT_TEST_PACKAGES))
 
 $(PY): | .stamps/apt
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +61,7 @@ pjsua2: .stamps/pjsua2
 
 # The package (editable), its pinned dependencies, and cext/ compiled in place.
 install: .stamps/install
-.stamps/install: $(PY) pyproject.toml setup.py $(wildcard cext/*.pyx)
+.stamps/install: $(PY) pyproject.toml setup.py $(wildcard cext/*.pyx cext/*.h)
 	$(PIP) install -e '.[test]'
 	@touch $@
 
@@ -64,13 +74,14 @@ prompts: setup
 run: setup prompts
 	$(VENV)/bin/edgepbx run $(if $(CONFIG),--config $(CONFIG))
 
-test: setup
+test: setup .stamps/apt-test
 	$(VENV)/bin/edgepbx prompts render --all-templates
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-bench: setup
+# `make bench` runs them all; `make bench BENCH=dtmf` one of them.
+bench: setup .stamps/apt-test
 	$(VENV)/bin/edgepbx prompts render --all-templates
-	$(PY) -m tests.bench.run
+	$(PY) -m tests.bench.run $(BENCH)
 
 clean:
 	rm -rf build firmware/edgepbx/dsp/*.so firmware/*.egg-info .stamps/install .pytest_cache

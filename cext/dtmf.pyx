@@ -27,6 +27,10 @@ At the end of every half-block the last two halves form a 12.75 ms analysis wind
 """
 from libc.math cimport cos, sin, sqrt, atan2, fabs, M_PI
 from libc.string cimport memset, memcpy
+from libc.stdint cimport int16_t
+
+cdef extern from "dtmf_correlate.h" nogil:
+    float edgepbx_correlate(const int16_t* x, int n, const float* tab, float* acc, float energy)
 
 DIGITS = "123A456B789C*0#D"
 DEF MAX_EVENTS = 64
@@ -62,14 +66,15 @@ cdef class DtmfCore:
     cdef double rot_im[8]
     cdef double omega_h[8]                  # w * H, radians per half at the nominal frequency
     cdef double ginv[16][4][4]              # inverse Gram matrix of each digit's two tones
-    cdef double min_amp
+    cdef double min_power                   # |X|^2 over a window of a tone at the level floor
     cdef double min_duration
     # the half being filled
     cdef float acc[LANES]
     cdef float energy
     cdef int filled
     cdef long long halves                   # halves completed since stream start
-    # the last three halves (ring indexed by half number % 3)
+    # the last three halves, a ring: slot `ring` holds the half completed last
+    cdef int ring
     cdef float sums[3][LANES]
     cdef double energies[3]
     # onset tracking
@@ -104,7 +109,8 @@ cdef class DtmfCore:
                 self.tab[n * LANES + 2 * f + 1] = <float>sin(w * n)
         for d in range(16):
             self._build_ginv(d)
-        self.min_amp = 32767.0 * 10.0 ** ((FLOOR_DBM0 - 3.14) / 20.0)
+        # |X| of a tone of amplitude A over the window of 2H samples is A * H
+        self.min_power = (32767.0 * 10.0 ** ((FLOOR_DBM0 - 3.14) / 20.0) * self.half) ** 2
         self.min_duration = MIN_DURATION_S * rate
         self.reset()
 
@@ -146,6 +152,7 @@ cdef class DtmfCore:
         self.energies[0] = self.energies[1] = self.energies[2] = 0.0
         self.filled = 0
         self.halves = 0
+        self.ring = 2
         self.cand = -1
         self.votes = 0
         self.cover = 0.0
@@ -204,9 +211,7 @@ cdef class DtmfCore:
         for f in range(5, 8):
             if p[f] > p[col]:
                 col = f
-        # |X| of a tone of amplitude A over the window is A * N / 2
-        cdef double n2 = self.half  # N / 2
-        if p[row] < (self.min_amp * n2) ** 2 or p[col] < (self.min_amp * n2) ** 2:
+        if p[row] < self.min_power or p[col] < self.min_power:
             return -1
         for f in range(4):
             if f != row and p[f] * DOMINANCE > p[row]:
@@ -256,7 +261,10 @@ cdef class DtmfCore:
 
     cdef void _end_half(self) noexcept nogil:
         cdef long long h = self.halves
-        cdef int cur = h % 3, prev = (h + 2) % 3, before = (h + 1) % 3
+        cdef int cur = self.ring + 1 if self.ring < 2 else 0
+        cdef int prev = self.ring
+        cdef int before = prev - 1 if prev > 0 else 2
+        self.ring = cur
         cdef double amp_r[2]
         cdef double amp_c[2]
         cdef double gain_r = 1.0, gain_c = 1.0
@@ -324,27 +332,14 @@ cdef class DtmfCore:
 
     cdef Py_ssize_t _run(self, const short* x, Py_ssize_t n) noexcept nogil:
         """Consume samples until done or the event buffer is full; return how many were used."""
-        cdef Py_ssize_t k = 0, m, i
-        cdef int j, pos
-        cdef float v, e
-        cdef float acc[LANES]
-        cdef const float* t
+        cdef Py_ssize_t k = 0, m
         while k < n:
-            pos = self.filled
-            m = self.half - pos
+            m = self.half - self.filled
             if m > n - k:
                 m = n - k
-            memcpy(acc, self.acc, sizeof(acc))
-            e = self.energy
-            for i in range(m):
-                v = x[k + i]
-                t = &self.tab[(pos + i) * LANES]
-                for j in range(LANES):
-                    acc[j] += v * t[j]
-                e += v * v
-            memcpy(self.acc, acc, sizeof(acc))
-            self.energy = e
-            self.filled = pos + <int>m
+            self.energy = edgepbx_correlate(<const int16_t*>x + k, <int>m,
+                                            &self.tab[self.filled * LANES], self.acc, self.energy)
+            self.filled += <int>m
             k += m
             if self.filled == self.half:
                 self._end_half()

@@ -120,7 +120,7 @@ class Group:
     onsets: list[float]
 
 
-def _group(name: str, requirement: str, rate: int, seed: int, tones: list[Tone],
+def make_group(name: str, requirement: str, rate: int, seed: int, tones: list[Tone],
            gap_s: float = GAP_S, snr_db: float | None = None, expect: bool = True) -> Group:
     b = Builder(rate, np.random.default_rng(seed))
     b.pause(gap_s)
@@ -142,32 +142,32 @@ def q24_groups(rate: int = 8000, seed: int = 24) -> list[Group]:
         return [Tone(d, **kw) for d in KEYPAD]  # type: ignore[arg-type]
 
     groups = [
-        _group("all 16 digits", "-10 dBm0, 50 ms on / 50 ms off", rate, s(), each(), gap_s=0.050),
+        make_group("all 16 digits", "-10 dBm0, 50 ms on / 50 ms off", rate, s(), each(), gap_s=0.050),
     ]
     accept_err = [Tone(d, row_err=er, col_err=ec) for d in KEYPAD
                   for er, ec in ((0.015, 0), (-0.015, 0), (0, 0.015), (0, -0.015),
                                  (0.015, 0.015), (-0.015, -0.015), (0.015, -0.015), (-0.015, 0.015))]
-    groups.append(_group("frequency +-1.5%", "accept either or both tones off by 1.5 %", rate, s(), accept_err))
+    groups.append(make_group("frequency +-1.5%", "accept either or both tones off by 1.5 %", rate, s(), accept_err))
     reject_err = [Tone(d, row_err=er, col_err=ec) for d in KEYPAD
                   for er, ec in ((0.035, 0), (-0.035, 0), (0, 0.035), (0, -0.035), (0.035, 0.035), (-0.035, -0.035))]
-    groups.append(_group("frequency +-3.5%", "reject either tone off by 3.5 %", rate, s(), reject_err, expect=False))
-    groups.append(_group("twist -8 dB", "accept high group 8 dB below low", rate, s(),
+    groups.append(make_group("frequency +-3.5%", "reject either tone off by 3.5 %", rate, s(), reject_err, expect=False))
+    groups.append(make_group("twist -8 dB", "accept high group 8 dB below low", rate, s(),
                          each(level=-6.0, twist_db=-8.0)))
-    groups.append(_group("twist +4 dB", "accept high group 4 dB above low", rate, s(),
+    groups.append(make_group("twist +4 dB", "accept high group 4 dB above low", rate, s(),
                          each(level=-12.0, twist_db=4.0)))
     levels = [Tone(d, level=lv) for lv in (0.0, -5.0, -15.0, -20.0, -25.0) for d in KEYPAD]
-    groups.append(_group("level 0..-25 dBm0", "accept each tone from 0 to -25 dBm0", rate, s(), levels))
-    groups.append(_group("level -55 dBm0", "report nothing below -55 dBm0", rate, s(),
+    groups.append(make_group("level 0..-25 dBm0", "accept each tone from 0 to -25 dBm0", rate, s(), levels))
+    groups.append(make_group("level -55 dBm0", "report nothing below -55 dBm0", rate, s(),
                          each(level=-55.0) + each(level=-60.0), expect=False))
-    groups.append(_group("duration 40 ms", "accept 40 ms tones", rate, s(), each(on_s=0.040) + each(on_s=0.040)))
-    groups.append(_group("duration 23 ms", "reject tones of 23 ms or shorter", rate, s(),
+    groups.append(make_group("duration 40 ms", "accept 40 ms tones", rate, s(), each(on_s=0.040) + each(on_s=0.040)))
+    groups.append(make_group("duration 23 ms", "reject tones of 23 ms or shorter", rate, s(),
                          each(on_s=0.023) + each(on_s=0.020) + each(on_s=0.012), expect=False))
     pairs = [Tone(d, on_s=0.040) for d in "11223344556677889900**##AABBCCDD1234567890"]
-    groups.append(_group("pause 40 ms", "accept 40 ms between digits, same digit twice too", rate, s(),
+    groups.append(make_group("pause 40 ms", "accept 40 ms between digits, same digit twice too", rate, s(),
                          pairs, gap_s=0.040))
     drops = [Tone(d, on_s=0.080, dropout=(float(at), 0.010)) for d in KEYPAD for at in (0.020, 0.035, 0.050)]
-    groups.append(_group("interruption 10 ms", "a 10 ms drop-out inside a tone is one digit", rate, s(), drops))
-    groups.append(_group("noise 15 dB", "accept at SNR 15 dB (one tone vs white noise 0-4 kHz)", rate, s(),
+    groups.append(make_group("interruption 10 ms", "a 10 ms drop-out inside a tone is one digit", rate, s(), drops))
+    groups.append(make_group("noise 15 dB", "accept at SNR 15 dB (one tone vs white noise 0-4 kHz)", rate, s(),
                          each() + each(), snr_db=15.0))
     noise_only = Builder(rate, np.random.default_rng(s()))
     noise_only.pause(20.0, jitter=False)
