@@ -13,27 +13,45 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64), w.getframerate()
 
 
-def _head(prompt: np.ndarray, rate: int, seconds: float) -> np.ndarray:
+def _loud_start(prompt: np.ndarray) -> int:
     loud = np.flatnonzero(np.abs(prompt) > 500)
-    start = int(loud[0]) if len(loud) else 0
-    return prompt[start:start + int(rate * seconds)]
+    return int(loud[0]) if len(loud) else 0
 
 
-def locate(recording: np.ndarray, prompt: np.ndarray, rate: int, seconds: float = 1.0) -> tuple[float, float]:
-    """(offset in seconds of the prompt's first audible second in the recording, score 0..1)."""
-    template = _head(prompt, rate, seconds)
+def _match(recording: np.ndarray, template: np.ndarray) -> tuple[int, float]:
+    """(sample offset, normalised correlation) of the best match of `template` in `recording`."""
     n = len(template)
     if len(recording) < n or n == 0:
-        return 0.0, 0.0
+        return 0, 0.0
     template = template - template.mean()
     size = 1 << int(np.ceil(np.log2(len(recording) + n)))
     corr = np.fft.irfft(np.fft.rfft(recording, size) * np.conj(np.fft.rfft(template, size)), size)[: len(recording) - n + 1]
     energy = np.convolve(recording ** 2, np.ones(n), "valid")
     mean = np.convolve(recording, np.ones(n), "valid") / n
     local = np.sqrt(np.maximum(energy - n * mean ** 2, 1e-9))
-    score = corr / (local * np.linalg.norm(template))
+    score = corr / (local * max(np.linalg.norm(template), 1e-9))
     best = int(np.argmax(score))
-    return best / rate, float(score[best])
+    return best, float(score[best])
+
+
+def locate(recording: np.ndarray, prompt: np.ndarray, rate: int, seconds: float = 1.0) -> tuple[float, float]:
+    """(offset in seconds of the prompt's first audible sample in the recording, score 0..1).
+
+    One-second windows from the start of the prompt and half a second and a second into it are
+    each matched, and the best counts: the caller's jitter buffer may stretch or squeeze the
+    first frames of a new audio stream, which garbles the start but not what follows.
+    """
+    start = _loud_start(prompt)
+    n = int(rate * seconds)
+    best = (0.0, 0.0)
+    for skip in (0, n // 2, n):
+        window = prompt[start + skip:start + skip + n]
+        if skip and len(window) < n:
+            break
+        at, score = _match(recording, window)
+        if score > best[1]:
+            best = (max(at - skip, 0) / rate, score)
+    return best
 
 
 def tone_power_after(recording: np.ndarray, rate: int, start_s: float, freq: float) -> float:
