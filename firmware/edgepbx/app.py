@@ -1,14 +1,17 @@
-"""Start-up in phases (config → flow and prompts → store → call stack), shutdown in reverse."""
+"""Start-up in phases (config → store → flow and prompts → API → call stack), shutdown in reverse."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
-from edgepbx import __version__
+from edgepbx import __version__, retention
+from edgepbx.api.context import BoxContext
+from edgepbx.api.server import ApiServer
 from edgepbx.calls import CallRouter, CallTask
 from edgepbx.config import Config
-from edgepbx.ivr.flow import load_flow
+from edgepbx.flows import ActiveFlow
 from edgepbx.ivr.prompts import PromptCatalogue
 from edgepbx.sip.hop import ThreadHop
 from edgepbx.sip.stack import SipStack
@@ -17,31 +20,57 @@ from edgepbx.store import Store
 log = logging.getLogger("edgepbx")
 
 
+class CentralHealth:
+    """Central's state as the calls see it: the last forward's result (no probing yet)."""
+
+    def __init__(self, configured: bool) -> None:
+        self.state = "up" if configured else "none"
+
+    def note_forward(self, answered: bool) -> None:
+        if self.state != "none":
+            self.state = "up" if answered else "down"
+
+
 async def run_box(config: Config) -> None:
-    # Everything that can be wrong with the files is checked before any port opens.
-    flow = load_flow(config.ivr.flow)
-    for warning in flow.warnings:
-        log.warning("flow %s: %s", flow.name, warning)
     catalogue = PromptCatalogue(config.ivr.prompts)
-    catalogue.check(flow)
     store = await Store.open(config.store.path)
-    loop = asyncio.get_running_loop()
-    router = CallRouter(lambda incoming: CallTask(incoming, flow, config, hop, catalogue, store))
-    hop: ThreadHop = ThreadHop(loop, router.deliver)
-    stack = SipStack(config.sip, hop)
     try:
-        await asyncio.to_thread(stack.start)
-    except Exception:
+        # Everything that can be wrong with the files is checked before any port opens.
+        flows = await ActiveFlow.load(store, catalogue, config)
+    except BaseException:
         await store.close()
         raise
-    central = config.central.uri or "none"
-    log.info("edgepbx %s ready: SIP udp %s, flow %s v%s, central %s, store %s",
-             __version__, config.sip.listen, flow.name, flow.version, central, config.store.path)
+    for warning in flows.flow.warnings:
+        log.warning("flow %s: %s", flows.flow.name, warning)
+    loop = asyncio.get_running_loop()
+    central = CentralHealth(bool(config.central.uri))
+    router = CallRouter(lambda incoming: CallTask(incoming, flows.flow, config, hop, catalogue, store,
+                                                  central.note_forward))
+    hop: ThreadHop = ThreadHop(loop, router.deliver)
+    stack = SipStack(config.sip, hop)
+    box = BoxContext(config, store, flows, catalogue, active_calls=lambda: len(router.tasks),
+                     central=lambda: central.state)
+    api = ApiServer(box)
+    try:
+        await api.start()
+        await asyncio.to_thread(stack.start)
+    except Exception:
+        await api.stop()
+        await store.close()
+        raise
+    keeper = loop.create_task(retention.run(store, config.store.min_free_mb * 1024 * 1024), name="retention")
+    log.info("edgepbx %s ready: SIP udp %s, API %s, flow %s v%d, central %s, store %s",
+             __version__, config.sip.listen, api.url, flows.flow.name, flows.current.version,
+             config.central.uri or "none", config.store.path)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping: hanging up %d call(s)", len(router.tasks))
+    keeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await keeper
+    await api.stop()
     await asyncio.to_thread(stack.stop)
     await router.drain(timeout=5)
     await store.close()

@@ -20,7 +20,7 @@ from edgepbx.sip import events as sip
 from edgepbx.sip.digits import DigitMerger
 from edgepbx.sip.headers import caller_number, context_headers
 from edgepbx.sip.hop import ThreadHop
-from edgepbx.store import CallRecord, Store
+from edgepbx.store import CallRecord, DirectoryEntry, Store
 
 log = logging.getLogger("edgepbx.call")
 
@@ -32,7 +32,8 @@ class _ForwardTimeout:
 
 class CallTask:
     def __init__(self, incoming: sip.IncomingCall, flow: Flow, config: Config, hop: ThreadHop,
-                 catalogue: PromptCatalogue, store: Store) -> None:
+                 catalogue: PromptCatalogue, store: Store,
+                 on_forward: Callable[[bool], None] = lambda ok: None) -> None:
         self.uid = incoming.uid
         self.caller_uri = incoming.caller
         self.caller = caller_number(incoming.caller) or "anonymous"
@@ -41,7 +42,10 @@ class CallTask:
         self.hop = hop
         self.catalogue = catalogue
         self.store = store
+        self.flow = flow
         self.session = CallSession(flow, config.ivr.language)
+        self.known: DirectoryEntry | None = None
+        self.on_forward = on_forward
         self.inbox: asyncio.Queue[object] = asyncio.Queue()
         self.merger = DigitMerger()
         self.started_wall = time.time()
@@ -58,6 +62,9 @@ class CallTask:
         loop = asyncio.get_running_loop()
         log.info("call %s from %s to %s: ringing", self.uid, self.caller, self.called)
         self.hop.send(sip.Answer(self.uid))
+        self.known = await self.store.lookup(self.caller) if self.caller != "anonymous" else None
+        if self.known is not None and self.known.language in self.flow.languages:
+            self.session = CallSession(self.flow, self.known.language)  # the directory knows the caller
         try:
             await self._until_media()
             self.answered_wall = time.time()
@@ -105,14 +112,17 @@ class CallTask:
             await self._act(self.session.handle(ivr.PlaybackDone(event.token), now))
         elif isinstance(event, sip.ForwardAnswered):
             self._cancel_forward_timer()
+            self.on_forward(True)
             log.info("call %s forwarded: central answered", self.uid)
             await self._act(self.session.handle(ivr.ForwardResult(True), now))
         elif isinstance(event, sip.ForwardFailed):
             self._cancel_forward_timer()
+            self.on_forward(False)
             log.info("call %s forward failed: %s", self.uid, event.reason)
             await self._act(self.session.handle(ivr.ForwardResult(False, event.reason), now))
         elif isinstance(event, _ForwardTimeout):
             log.info("call %s forward not answered in %.0f s", self.uid, self.config.central.answer_timeout_s)
+            self.on_forward(False)
             self.hop.send(sip.CancelForward(self.uid))
 
     def _cancel_forward_timer(self) -> None:
@@ -152,7 +162,8 @@ class CallTask:
             await self._act(self.session.handle(ivr.ForwardResult(False, "no central configured"), loop.time()))
             return
         self.forward_target = uri
-        headers = context_headers(action.context, box=self.config.box.name, call_uid=self.uid, caller=self.caller)
+        headers = context_headers(action.context, box=self.config.box.name, call_uid=self.uid, caller=self.caller,
+                                  known=self.known)
         log.info("call %s forwarding to %s (queue %s)", self.uid, uri, action.context.queue or "-")
         self.hop.send(sip.ForwardTo(self.uid, uri, tuple(headers)))
         loop = asyncio.get_running_loop()

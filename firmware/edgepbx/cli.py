@@ -1,4 +1,4 @@
-"""`edgepbx` command line: run the box, check a config or flow, render prompts."""
+"""`edgepbx` command line: run the box, check a config or flow, render prompts, manage API tokens."""
 from __future__ import annotations
 
 import argparse
@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 from edgepbx import __version__
-from edgepbx.config import TEMPLATES, ConfigError, load_config
+from edgepbx.api.tokens import NAME, SCOPES, new_token, token_hash
+from edgepbx.config import TEMPLATES, Config, ConfigError, load_config
 from edgepbx.ivr.flow import FlowInvalid, load_flow
 from edgepbx.ivr.prompts import PromptCatalogue, PromptsMissing
+from edgepbx.store import Store
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     prompts = sub.add_parser("prompts", help="prompt audio").add_subparsers(dest="prompts_command", required=True)
     render = with_config(prompts.add_parser("render", help="synthesise missing default prompts with espeak-ng"))
     render.add_argument("--all-templates", action="store_true", help="render every built-in template's prompts")
+    token = sub.add_parser("token", help="sync API tokens").add_subparsers(dest="token_command", required=True)
+    create = with_config(token.add_parser("create", help="create a token and print it (shown only once)"))
+    create.add_argument("name")
+    create.add_argument("--scope", choices=SCOPES, required=True)
+    with_config(token.add_parser("revoke", help="revoke a token by name")).add_argument("name")
+    with_config(token.add_parser("list", help="token names and scopes"))
+    api = sub.add_parser("api", help="the sync API").add_subparsers(dest="api_command", required=True)
+    api.add_parser("openapi", help="print the OpenAPI document (JSON)")
     return parser
 
 
@@ -41,7 +51,14 @@ def main(argv: list[str] | None = None) -> int:
             for warning in flow.warnings:
                 print(f"warning: {warning}")
             return 0
+        if args.command == "api":
+            import json
+            from edgepbx.api.app import create_app
+            print(json.dumps(create_app(None).openapi(), indent=2, ensure_ascii=False))
+            return 0
         config = load_config(args.config)
+        if args.command == "token":
+            return asyncio.run(_token(args, config))
         if args.command == "check":
             flow = load_flow(config.ivr.flow)
             PromptCatalogue(config.ivr.prompts).check(flow)
@@ -60,6 +77,33 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FlowInvalid, PromptsMissing) as exc:
         print(f"edgepbx: {exc}", file=sys.stderr)
         return 2
+
+
+async def _token(args: argparse.Namespace, config: Config) -> int:
+    store = await Store.open(config.store.path)
+    try:
+        if args.token_command == "create":
+            if not NAME.match(args.name):
+                print("edgepbx: token names are 1-64 letters, digits, '_', '.', '@' or '-'", file=sys.stderr)
+                return 2
+            if any(t["name"] == args.name for t in await store.tokens()):
+                print(f"edgepbx: a token named {args.name!r} exists; revoke it first", file=sys.stderr)
+                return 2
+            token = new_token()
+            await store.add_token(args.name, args.scope, token_hash(token))
+            print(token)
+            print(f"(token {args.name!r}, scope {args.scope}: store it now, the box keeps only its hash)", file=sys.stderr)
+        elif args.token_command == "revoke":
+            if not await store.revoke_token(args.name):
+                print(f"edgepbx: no token named {args.name!r}", file=sys.stderr)
+                return 2
+            print(f"revoked {args.name}")
+        else:
+            for t in await store.tokens():
+                print(f"{t['name']}\t{t['scope']}")
+        return 0
+    finally:
+        await store.close()
 
 
 async def _run(config) -> None:  # noqa: ANN001

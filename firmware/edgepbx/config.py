@@ -46,6 +46,7 @@ class SipSection:
 @dataclass(frozen=True)
 class StoreSection:
     path: Path = Path("var/edgepbx.db")
+    min_free_mb: int = 200
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class IvrSection:
 @dataclass(frozen=True)
 class ApiSection:
     listen: HostPort = HostPort("127.0.0.1", 8080)
+    tls_cert: Path | None = field(default=None, metadata={"kind": Path})
+    tls_key: Path | None = field(default=None, metadata={"kind": Path})
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _build_section(name: str, cls: type, raw: Any, base_dir: Path) -> Any:
     if unknown:
         raise ConfigError(f"[{name}] {unknown[0]}: unknown key (known: {', '.join(fields)})")
     values: dict[str, Any] = {}
-    hints = {f.name: type(f.default) for f in fields.values()}
+    hints = {f.name: f.metadata.get("kind", type(f.default)) for f in fields.values()}
     for key, value in raw.items():
         where = f"[{name}] {key}"
         kind = hints[key]
@@ -147,6 +150,13 @@ def _validate(config: Config) -> None:
         fail("[ivr] language", f"must be one of {', '.join(LANGUAGES)}, got {config.ivr.language!r}")
     if not config.ivr.flow:
         fail("[ivr] flow", f"name a template ({', '.join(TEMPLATES)}) or a flow file")
+    if not 10 <= config.store.min_free_mb <= 100_000:
+        fail("[store] min_free_mb", f"must be 10..100000, got {config.store.min_free_mb}")
+    if (config.api.tls_cert is None) != (config.api.tls_key is None):
+        fail("[api] tls_cert", "give both tls_cert and tls_key, or neither")
+    for where, path in (("[api] tls_cert", config.api.tls_cert), ("[api] tls_key", config.api.tls_key)):
+        if path is not None and not path.is_file():
+            fail(where, f"no such file: {path}")
     if config.log.level not in LOG_LEVELS:
         fail("[log] level", f"must be one of {', '.join(LOG_LEVELS)}, got {config.log.level!r}")
 

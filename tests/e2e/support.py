@@ -25,6 +25,12 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Proc:
     """A child process whose output is collected line by line."""
 
@@ -67,11 +73,14 @@ class Proc:
 
 
 class Box(Proc):
-    def __init__(self, tmp: Path, flow: str = "ecommerce", central: str = "", language: str = "zh") -> None:
+    def __init__(self, tmp: Path, flow: str = "ecommerce", central: str = "", language: str = "zh",
+                 prompts: Path = PROMPTS, extra: str = "") -> None:
         self.port = free_udp_port()
+        self.api_port = free_tcp_port()
+        self.api = f"http://127.0.0.1:{self.api_port}"
         self.db = tmp / "box.db"
         self.uri = f"sip:ivr@127.0.0.1:{self.port}"
-        config = tmp / "box.toml"
+        self.config = config = tmp / "box.toml"
         config.write_text(f"""
 [box]
 name = "test-branch"
@@ -86,10 +95,20 @@ answer_timeout_s = 5.0
 [ivr]
 flow = "{flow}"
 language = "{language}"
-prompts = "{PROMPTS}"
+prompts = "{prompts}"
+[api]
+listen = "127.0.0.1:{self.api_port}"
+{extra}
 """, encoding="utf-8")
         super().__init__(["-m", "edgepbx", "run", "--config", str(config)], cwd=tmp)
         self.wait_for("ready:")
+
+    def create_token(self, name: str, scope: str) -> str:
+        """`edgepbx token create` against this box's store (the box keeps running)."""
+        done = subprocess.run([sys.executable, "-m", "edgepbx", "token", "create", name, "--scope", scope,
+                               "--config", str(self.config)], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
 
 
 class Central(Proc):

@@ -23,7 +23,7 @@ NODE_TYPES = ("language", "menu", "collect", "play", "forward", "callback", "han
 GLOBAL_ACTIONS = ("back", "repeat")
 SYSTEM_PROMPTS = ("sorry", "agents_busy")  # the engine itself plays these
 RECOMMENDED_MAX_OPTIONS = 4  # ISO/IEC 13714: at most 4 options per menu besides global keys
-_ID = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 # Which fields each node type takes (besides "type"), and which of them are required.
 _NODE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
@@ -218,7 +218,7 @@ class _Checker:
         merged = {**common, **table}
         prompts: dict[str, dict[str, str]] = {}
         for prompt_id, texts in merged.items():
-            if not _ID.match(prompt_id):
+            if not ID_PATTERN.match(prompt_id):
                 self.error("(prompts)", prompt_id, "prompt ids are lower-case letters, digits and '_'")
                 continue
             if not isinstance(texts, dict):
@@ -235,7 +235,7 @@ class _Checker:
 
     def read_node(self, node_id: str, table: Any, global_keys: Mapping[str, str],
                   languages: tuple[str, ...]) -> Node | None:
-        if not _ID.match(node_id):
+        if not ID_PATTERN.match(node_id):
             self.error(node_id, "(id)", "node ids are lower-case letters, digits and '_' (start with a letter)")
         if not isinstance(table, dict):
             self.error(node_id, "(node)", "expected a table")
@@ -289,7 +289,7 @@ class _Checker:
                 if value is not None and not 1.0 <= value <= 60.0:
                     self.error(node_id, key, f"must be 1..60 seconds, got {value}")
                 values[key] = value
-            if values.get("field") is not None and not _ID.match(values["field"]):
+            if values.get("field") is not None and not ID_PATTERN.match(values["field"]):
                 self.error(node_id, "field", "field names are lower-case letters, digits and '_'")
         return Node(**values)
 
@@ -327,13 +327,31 @@ def common_prompts() -> Mapping[str, Any]:
 
 
 def parse_flow(text: str, source: str) -> Flow:
-    """Parse and validate a flow document; raise FlowInvalid listing every error."""
+    """Parse and validate a TOML flow document; raise FlowInvalid listing every error."""
+    return read_flow(flow_document(text, source), source)
+
+
+def flow_document(text: str, source: str) -> dict[str, Any]:
+    """The TOML text of a flow as plain data (the form the sync API exchanges as JSON)."""
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise FlowInvalid(source, [FlowError("(flow)", "(syntax)", f"not valid TOML: {exc}")]) from None
+
+
+def template_document(name: str) -> dict[str, Any]:
+    return flow_document(_template_text(name), f"template {name}")
+
+
+def read_flow(raw: Mapping[str, Any], source: str) -> Flow:
+    """Validate a flow document given as data; raise FlowInvalid listing every error."""
+    if not isinstance(raw, Mapping):
+        raise FlowInvalid(source, [FlowError("(flow)", "(document)", "must be a table/object")])
     checker = _Checker()
-    flow = checker.read(raw, common_prompts())
+    try:
+        flow = checker.read(raw, common_prompts())
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # shapes TOML cannot express
+        raise FlowInvalid(source, [*checker.errors, FlowError("(flow)", "(document)", f"malformed: {exc}")]) from None
     if flow is None:
         raise FlowInvalid(source, checker.errors)
     return flow

@@ -7,11 +7,13 @@ from __future__ import annotations
 from urllib.parse import quote, unquote
 
 from edgepbx.ivr.events import ForwardContext
+from edgepbx.store import DirectoryEntry
 
 PREFIX = "X-EdgePBX-"
 
 
-def context_headers(ctx: ForwardContext, *, box: str, call_uid: str, caller: str) -> list[tuple[str, str]]:
+def context_headers(ctx: ForwardContext, *, box: str, call_uid: str, caller: str,
+                    known: DirectoryEntry | None = None) -> list[tuple[str, str]]:
     data = ";".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(ctx.data.items()))
     headers = [
         (PREFIX + "Box", box),
@@ -27,6 +29,13 @@ def context_headers(ctx: ForwardContext, *, box: str, call_uid: str, caller: str
         headers.append((PREFIX + "Data", data))
     if ctx.secret_fields:
         headers.append((PREFIX + "Secret-Fields", ",".join(ctx.secret_fields)))
+    if known is not None:  # the caller directory's entry: central routes and greets by it
+        if known.name:
+            headers.append((PREFIX + "Caller-Name", quote(known.name, safe="")))
+        if known.flags:
+            headers.append((PREFIX + "Flags", ",".join(known.flags)))
+        if known.notes:
+            headers.append((PREFIX + "Notes", quote(known.notes, safe="")))
     return headers
 
 
@@ -43,6 +52,8 @@ def parse_context_headers(headers: dict[str, str]) -> dict[str, object]:
         "language": get("Lang"), "mode": get("Mode"), "queue": get("Queue") or None,
         "path": [p for p in get("Path").split(",") if p], "data": data,
         "secret_fields": [p for p in get("Secret-Fields").split(",") if p],
+        "caller_name": unquote(get("Caller-Name")), "flags": [p for p in get("Flags").split(",") if p],
+        "notes": unquote(get("Notes")),
     }
 
 

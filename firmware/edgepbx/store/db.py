@@ -1,11 +1,18 @@
 """The store: aiosqlite in WAL mode with synchronous=FULL, so a committed record survives a
-power cut; every write method returns only after its COMMIT."""
+power cut; every write method returns only after its COMMIT.
+
+One connection, one lock: a statement issued while another coroutine's transaction is open
+would join that transaction (and vanish with its rollback), so every access takes the lock.
+"""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator, Iterable
 
 import aiosqlite
 
@@ -28,10 +35,50 @@ class CallRecord:
     hangup_cause: str
 
 
+RECORD_KINDS = ("calls", "callbacks", "messages")
+_TIME_COLUMN = {"calls": "ended_at", "callbacks": "requested_at", "messages": "recorded_at"}
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    number: str
+    name: str = ""
+    language: str | None = None
+    flags: tuple[str, ...] = ()
+    notes: str = ""
+
+
 class Store:
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self.path = path
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _one(self, sql: str, args: tuple = ()) -> aiosqlite.Row | None:
+        async with self._lock:
+            async with self._db.execute(sql, args) as cur:
+                return await cur.fetchone()
+
+    async def _all(self, sql: str, args: tuple = ()) -> list[aiosqlite.Row]:
+        async with self._lock:
+            async with self._db.execute(sql, args) as cur:
+                return list(await cur.fetchall())
+
+    async def _insert(self, sql: str, args: tuple) -> int:
+        async with self._lock:
+            cur = await self._db.execute(sql, args)
+            return int(cur.lastrowid)
 
     @classmethod
     async def open(cls, path: Path) -> "Store":
@@ -53,7 +100,7 @@ class Store:
         await self._db.close()
 
     async def schema_version(self) -> int:
-        async with self._db.execute("PRAGMA user_version") as cur:
+        async with self._db.execute("PRAGMA user_version") as cur:  # also used before the lock exists
             row = await cur.fetchone()
         return int(row[0])
 
@@ -75,7 +122,7 @@ class Store:
 
     async def add_call(self, record: CallRecord) -> int:
         """Insert one call-detail record; returns its id once committed."""
-        cur = await self._db.execute(
+        return await self._insert(
             "INSERT INTO calls (call_uid, caller, called, started_at, answered_at, ended_at, language,"
             " ivr_path, digits, outcome, forward_target, hangup_cause)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -83,30 +130,173 @@ class Store:
              record.ended_at, record.language, json.dumps(list(record.ivr_path)),
              json.dumps(record.digits, ensure_ascii=False), record.outcome, record.forward_target,
              record.hangup_cause))
-        return int(cur.lastrowid)
 
     async def add_callback(self, call_uid: str, number: str, requested_at: float, language: str,
-                           ivr_path: tuple[str, ...], context: dict[str, Any]) -> int:
-        cur = await self._db.execute(
-            "INSERT INTO callbacks (call_uid, number, requested_at, language, ivr_path, context)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+                           ivr_path: tuple[str, ...], context: dict[str, Any], during_outage: bool = False) -> int:
+        return await self._insert(
+            "INSERT INTO callbacks (call_uid, number, requested_at, language, ivr_path, context, during_outage)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (call_uid, number, requested_at, language, json.dumps(list(ivr_path)),
-             json.dumps(context, ensure_ascii=False)))
-        return int(cur.lastrowid)
+             json.dumps(context, ensure_ascii=False), int(during_outage)))
+
+    async def add_message(self, call_uid: str, caller: str, recorded_at: float, duration_s: float,
+                          language: str, ivr_path: tuple[str, ...], audio: str, during_outage: bool = False) -> int:
+        """A voice message whose audio file (under `messages_dir`) is already written and synced."""
+        return await self._insert(
+            "INSERT INTO messages (call_uid, caller, recorded_at, duration_s, language, ivr_path,"
+            " during_outage, audio) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (call_uid, caller, recorded_at, duration_s, language, json.dumps(list(ivr_path)),
+             int(during_outage), audio))
+
+    @property
+    def messages_dir(self) -> Path:
+        return self.path.parent / "messages"
+
+    # ---- records out: monotonic ids are the cursor ----------------------------------
+
+    async def records(self, kind: str, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """Records of `kind` with id > after, oldest first (ids only grow: a stable cursor)."""
+        rows = await self._all(f"SELECT * FROM {_kind(kind)} WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
+        return [_decode(dict(row)) for row in rows]
 
     async def calls(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
-        async with self._db.execute("SELECT * FROM calls WHERE id > ? ORDER BY id LIMIT ?", (after, limit)) as cur:
-            rows = await cur.fetchall()
-        return [_decode(dict(row)) for row in rows]
+        return await self.records("calls", after, limit)
 
     async def callbacks(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
-        async with self._db.execute("SELECT * FROM callbacks WHERE id > ? ORDER BY id LIMIT ?", (after, limit)) as cur:
-            rows = await cur.fetchall()
-        return [_decode(dict(row)) for row in rows]
+        return await self.records("callbacks", after, limit)
+
+    async def message(self, message_id: int) -> dict[str, Any] | None:
+        row = await self._one("SELECT * FROM messages WHERE id = ?", (message_id,))
+        return _decode(dict(row)) if row else None
+
+    async def acknowledge(self, kind: str, through: int, at: float | None = None) -> int:
+        """Mark every record of `kind` with id <= through as collected; returns how many were new."""
+        async with self._transaction() as db:
+            cur = await db.execute(f"UPDATE {_kind(kind)} SET collected_at = ? WHERE id <= ? AND collected_at IS NULL",
+                                   (at or time.time(), through))
+            return cur.rowcount
+
+    async def record_counts(self, kind: str) -> dict[str, int]:
+        row = await self._one(f"SELECT count(*), count(collected_at), coalesce(max(id), 0) FROM {_kind(kind)}")
+        assert row is not None
+        return {"total": row[0], "uncollected": row[0] - row[1], "last_id": row[2]}
+
+    async def purge_collected(self, kind: str, limit: int) -> list[dict[str, Any]]:
+        """Delete up to `limit` collected records of `kind`, oldest first; returns the rows deleted."""
+        table = _kind(kind)
+        async with self._transaction() as db:
+            async with db.execute(f"SELECT * FROM {table} WHERE collected_at IS NOT NULL"
+                                  f" ORDER BY {_TIME_COLUMN[kind]}, id LIMIT ?", (limit,)) as cur:
+                rows = [dict(r) for r in await cur.fetchall()]
+            await db.executemany(f"DELETE FROM {table} WHERE id = ?", [(r["id"],) for r in rows])
+        return rows
+
+    # ---- API tokens ---------------------------------------------------------------------
+
+    async def add_token(self, name: str, scope: str, token_hash: str) -> None:
+        async with self._transaction() as db:
+            await db.execute("INSERT INTO api_tokens (name, scope, token_hash, created_at) VALUES (?, ?, ?, ?)",
+                             (name, scope, token_hash, time.time()))
+
+    async def revoke_token(self, name: str) -> bool:
+        async with self._transaction() as db:
+            cur = await db.execute("DELETE FROM api_tokens WHERE name = ?", (name,))
+            return cur.rowcount > 0
+
+    async def tokens(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._all("SELECT name, scope, created_at FROM api_tokens ORDER BY name")]
+
+    async def token_by_hash(self, token_hash: str) -> dict[str, Any] | None:
+        row = await self._one("SELECT name, scope, token_hash FROM api_tokens WHERE token_hash = ?", (token_hash,))
+        return dict(row) if row else None
+
+    # ---- settings -------------------------------------------------------------------------
+
+    async def setting(self, key: str, default: str | None = None) -> str | None:
+        row = await self._one("SELECT value FROM settings WHERE key = ?", (key,))
+        return row[0] if row else default
+
+    async def set_setting(self, key: str, value: str) -> None:
+        async with self._transaction() as db:
+            await db.execute("INSERT INTO settings (key, value) VALUES (?, ?)"
+                             " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # ---- flow history -------------------------------------------------------------------
+
+    async def add_flow(self, document: str, sha256: str, label: str | None, comment: str,
+                       rollback_of: int | None = None) -> int:
+        """Store a flow version and make it the active one, in one transaction."""
+        async with self._transaction() as db:
+            cur = await db.execute("INSERT INTO flows (label, document, sha256, created_at, comment, rollback_of)"
+                                   " VALUES (?, ?, ?, ?, ?, ?)", (label, document, sha256, time.time(), comment, rollback_of))
+            version = int(cur.lastrowid)
+            await db.execute("INSERT INTO settings (key, value) VALUES ('active_flow', ?)"
+                             " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(version),))
+            return version
+
+    async def flow_version(self, version: int) -> dict[str, Any] | None:
+        row = await self._one("SELECT * FROM flows WHERE version = ?", (version,))
+        return dict(row) if row else None
+
+    async def flow_by_label(self, label: str) -> dict[str, Any] | None:
+        row = await self._one("SELECT * FROM flows WHERE label = ? ORDER BY version DESC LIMIT 1", (label,))
+        return dict(row) if row else None
+
+    async def flow_history(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self._all("SELECT version, label, sha256, created_at, comment, rollback_of FROM flows"
+                               " ORDER BY version DESC LIMIT ?", (limit,))
+        return [dict(r) for r in rows]
+
+    async def active_flow(self) -> dict[str, Any] | None:
+        value = await self.setting("active_flow")
+        return await self.flow_version(int(value)) if value else None
+
+    # ---- caller directory ---------------------------------------------------------------
+
+    async def directory_version(self) -> int:
+        return int(await self.setting("directory_version", "0") or 0)
+
+    async def update_directory(self, upserts: Iterable[DirectoryEntry], deletes: Iterable[str]) -> int:
+        """Apply a bulk change atomically; returns the new directory version."""
+        async with self._transaction() as db:
+            async with db.execute("SELECT value FROM settings WHERE key = 'directory_version'") as cur:
+                row = await cur.fetchone()
+            version = (int(row[0]) if row else 0) + 1
+            now = time.time()
+            await db.executemany(
+                "INSERT INTO directory (number, name, language, flags, notes, version, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (number) DO UPDATE SET name = excluded.name,"
+                " language = excluded.language, flags = excluded.flags, notes = excluded.notes,"
+                " version = excluded.version, updated_at = excluded.updated_at",
+                [(e.number, e.name, e.language, json.dumps(list(e.flags)), e.notes, version, now) for e in upserts])
+            await db.executemany("DELETE FROM directory WHERE number = ?", [(n,) for n in deletes])
+            await db.execute("INSERT INTO settings (key, value) VALUES ('directory_version', ?)"
+                             " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(version),))
+            return version
+
+    async def directory(self, after: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self._all("SELECT * FROM directory WHERE number > ? ORDER BY number LIMIT ?", (after, limit))
+        return [_decode(dict(r)) for r in rows]
+
+    async def directory_row(self, number: str) -> dict[str, Any] | None:
+        row = await self._one("SELECT * FROM directory WHERE number = ?", (number,))
+        return _decode(dict(row)) if row else None
+
+    async def lookup(self, number: str) -> DirectoryEntry | None:
+        row = await self._one("SELECT * FROM directory WHERE number = ?", (number,))
+        if row is None:
+            return None
+        return DirectoryEntry(row["number"], row["name"], row["language"], tuple(json.loads(row["flags"])), row["notes"])
+
+
+def _kind(kind: str) -> str:
+    if kind not in RECORD_KINDS:
+        raise ValueError(f"unknown record kind {kind!r}")
+    return kind
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    for key in ("ivr_path", "digits", "context"):
+    for key in ("ivr_path", "digits", "context", "flags"):
         if key in row:
             row[key] = json.loads(row[key])
     return row

@@ -29,3 +29,50 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
+MIGRATIONS.append(
+    # 2: the sync API: tokens, flow history, caller directory, voice messages, collection marks
+    """
+    CREATE TABLE api_tokens (
+        name          TEXT PRIMARY KEY,
+        scope         TEXT NOT NULL CHECK (scope IN ('read', 'write')),
+        token_hash    TEXT NOT NULL UNIQUE,   -- SHA-256 of the token, never the token itself
+        created_at    REAL NOT NULL
+    );
+    CREATE TABLE flows (
+        version       INTEGER PRIMARY KEY AUTOINCREMENT,
+        label         TEXT,
+        document      TEXT NOT NULL,          -- the flow as canonical JSON
+        sha256        TEXT NOT NULL,
+        created_at    REAL NOT NULL,
+        comment       TEXT NOT NULL DEFAULT '',
+        rollback_of   INTEGER
+    );
+    CREATE TABLE settings (
+        key           TEXT PRIMARY KEY,
+        value         TEXT NOT NULL
+    );
+    CREATE TABLE directory (
+        number        TEXT PRIMARY KEY,
+        name          TEXT NOT NULL DEFAULT '',
+        language      TEXT,
+        flags         TEXT NOT NULL DEFAULT '[]',   -- JSON list: elderly, visually_impaired, vip
+        notes         TEXT NOT NULL DEFAULT '',
+        version       INTEGER NOT NULL,
+        updated_at    REAL NOT NULL
+    );
+    CREATE TABLE messages (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_uid      TEXT NOT NULL,
+        caller        TEXT NOT NULL,
+        recorded_at   REAL NOT NULL,
+        duration_s    REAL NOT NULL,
+        language      TEXT NOT NULL,
+        ivr_path      TEXT NOT NULL,
+        during_outage INTEGER NOT NULL DEFAULT 0,
+        audio         TEXT NOT NULL,          -- file name under the store's messages directory
+        collected_at  REAL
+    );
+    ALTER TABLE calls ADD COLUMN collected_at REAL;
+    ALTER TABLE callbacks ADD COLUMN collected_at REAL;
+    ALTER TABLE callbacks ADD COLUMN during_outage INTEGER NOT NULL DEFAULT 0
+    """)

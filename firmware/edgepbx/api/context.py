@@ -1,0 +1,28 @@
+"""What the API reads and changes in the running box, gathered in one object."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from edgepbx.config import Config
+from edgepbx.flows import ActiveFlow
+from edgepbx.ivr.prompts import PromptCatalogue
+from edgepbx.store import Store
+
+
+@dataclass
+class BoxContext:
+    config: Config
+    store: Store
+    flows: ActiveFlow
+    catalogue: PromptCatalogue
+    active_calls: Callable[[], int] = lambda: 0
+    central: Callable[[], str] = lambda: "none"   # "up", "down" or "none"
+    mode: Callable[[], str] = lambda: "auto"      # "auto", "local" or "central"
+    started_wall: float = field(default_factory=time.time)
+    started_monotonic: float = field(default_factory=time.monotonic)
+    last_sync: float | None = None                # last time central changed or collected anything
+
+    def synced(self) -> None:
+        self.last_sync = time.time()

@@ -1,0 +1,160 @@
+"""Request and response bodies; the OpenAPI document is generated from these."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NUMBER = r"^\+?[0-9*#]{1,32}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="machine-readable code, e.g. invalid_flow, version_conflict")
+    message: str
+    details: list[Any] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class RecordCounts(BaseModel):
+    total: int
+    uncollected: int
+    last_id: int
+
+
+class Disk(BaseModel):
+    path: str
+    free_bytes: int
+    total_bytes: int
+
+
+class Line(BaseModel):
+    kind: Literal["sip", "fxo"]
+    address: str
+    state: Literal["up", "down"]
+
+
+class StatusOut(BaseModel):
+    box: str
+    version: str
+    uptime_s: float
+    started_at: float
+    central: Literal["up", "down", "none"]
+    mode: Literal["auto", "local", "central"]
+    active_calls: int
+    flow_version: int
+    flow_name: str
+    flow_sha256: str
+    directory_version: int
+    lines: list[Line]
+    disk: Disk
+    last_sync: float | None
+    records: dict[str, RecordCounts]
+
+
+class FlowOut(BaseModel):
+    version: int = Field(description="box-side version; 0 is the flow from the config file")
+    label: str | None
+    sha256: str
+    name: str
+    document: dict[str, Any] = Field(description="the flow document (the TOML flow format, as JSON)")
+
+
+class FlowPush(Strict):
+    document: dict[str, Any]
+    label: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    comment: str = Field(default="", max_length=500)
+    base_version: int | None = Field(default=None, ge=0, description="or send If-Match")
+
+
+class FlowRollback(Strict):
+    target: int | str = Field(description="a version number or a label")
+    comment: str = Field(default="", max_length=500)
+    base_version: int | None = Field(default=None, ge=0, description="or send If-Match")
+
+
+class FlowVersionOut(BaseModel):
+    version: int
+    label: str | None
+    sha256: str
+    created_at: float
+    comment: str
+    rollback_of: int | None
+    active: bool
+
+
+class FlowHistory(BaseModel):
+    items: list[FlowVersionOut]
+
+
+class PromptOut(BaseModel):
+    language: str
+    prompt_id: str
+    sha256: str
+    bytes: int
+    duration_s: float
+    recorded: bool = Field(description="an operator's recording (false: synthesised default)")
+    in_active_flow: bool
+
+
+class PromptUploaded(PromptOut):
+    source_sha256: str = Field(description="SHA-256 of the uploaded file, before conversion")
+
+
+class PromptList(BaseModel):
+    items: list[PromptOut]
+
+
+class DirectoryEntryIn(Strict):
+    number: str = Field(pattern=NUMBER)
+    name: str = Field(default="", max_length=100)
+    language: Literal["zh", "en"] | None = None
+    flags: list[Literal["elderly", "visually_impaired", "vip"]] = Field(default_factory=list, max_length=3)
+    notes: str = Field(default="", max_length=500, description="for the agent; sent with forwarded calls")
+
+
+class DirectoryEntryOut(BaseModel):
+    number: str
+    name: str
+    language: str | None
+    flags: list[str]
+    notes: str
+    version: int
+    updated_at: float
+
+
+class DirectoryChange(Strict):
+    upsert: list[DirectoryEntryIn] = Field(default_factory=list, max_length=10000)
+    delete: list[str] = Field(default_factory=list, max_length=10000)
+    base_version: int | None = Field(default=None, ge=0)
+
+
+class DirectoryChanged(BaseModel):
+    version: int
+    upserted: int
+    deleted: int
+
+
+class DirectoryPage(BaseModel):
+    items: list[DirectoryEntryOut]
+    next: str
+    version: int
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]] = Field(description="records, oldest first; each has a stable integer id")
+    next: int = Field(description="pass as `after` to continue; equals `after` when there is nothing new")
+
+
+class Ack(Strict):
+    through: int = Field(ge=0, description="every record with id <= through is collected")
+
+
+class Acked(BaseModel):
+    acknowledged: int

@@ -1,0 +1,39 @@
+"""GET /health (no token) and GET /api/v1/status."""
+from __future__ import annotations
+
+import shutil
+import time
+
+from fastapi import APIRouter, Depends, Request
+
+from edgepbx import __version__
+from edgepbx.api.auth import need_read
+from edgepbx.api.context import BoxContext
+from edgepbx.api.models import Disk, Health, Line, RecordCounts, StatusOut
+from edgepbx.store import RECORD_KINDS
+
+health = APIRouter()
+router = APIRouter(prefix="/api/v1", tags=["status"], dependencies=[Depends(need_read)])
+
+
+@health.get("/health", response_model=Health, tags=["status"], summary="Liveness, without a token")
+async def get_health() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/status", response_model=StatusOut, summary="What the box is doing now")
+async def get_status(request: Request) -> StatusOut:
+    box: BoxContext = request.app.state.box
+    store_dir = box.store.path.parent
+    usage = shutil.disk_usage(store_dir)
+    current = box.flows.current
+    return StatusOut(
+        box=box.config.box.name, version=__version__,
+        uptime_s=round(time.monotonic() - box.started_monotonic, 3), started_at=box.started_wall,
+        central=box.central(), mode=box.mode(), active_calls=box.active_calls(),
+        flow_version=current.version, flow_name=current.flow.name, flow_sha256=current.sha256,
+        directory_version=await box.store.directory_version(),
+        lines=[Line(kind="sip", address=str(box.config.sip.listen), state="up")],
+        disk=Disk(path=str(store_dir), free_bytes=usage.free, total_bytes=usage.total),
+        last_sync=box.last_sync,
+        records={kind: RecordCounts(**await box.store.record_counts(kind)) for kind in RECORD_KINDS})
