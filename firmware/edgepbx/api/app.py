@@ -2,13 +2,15 @@
 generated from this code (`edgepbx api openapi` writes it; the box serves it)."""
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edgepbx import __version__
 from edgepbx.api import directory, errors, flows, prompts, records, status
 from edgepbx.api.auth import Throttle
 from edgepbx.api.context import BoxContext
+from edgepbx.api.errors import ApiError
+from edgepbx.api.models import ErrorOut
 from edgepbx.ivr.recordings import MAX_UPLOAD_BYTES
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
@@ -57,14 +59,30 @@ async def _too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def known_query_only(request: Request) -> None:
+    """A misspelt query parameter (`aftr=`) is an error, not silently the default."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = {p.alias for p in dependant.query_params}
+    for d in dependant.dependencies:
+        known |= {p.alias for p in d.query_params}
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise ApiError(422, "invalid_request", f"unknown query parameter {unknown[0]!r}"
+                       + (f" (known: {', '.join(sorted(known))})" if known else ""))
+
+
 def create_app(box: BoxContext | None) -> FastAPI:
     app = FastAPI(title="edgepbx sync API", version=__version__, description=DESCRIPTION,
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.box = box
     app.state.throttle = Throttle()
     errors.install(app)
+    common = {code: {"model": ErrorOut} for code in (400, 401, 403, 413, 422, 429)}
     for module in (status, flows, prompts, directory, records):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=common, dependencies=[Depends(known_query_only)])
     app.include_router(status.health)
     app.add_middleware(BodyLimit)
     return app

@@ -1,8 +1,8 @@
 """Bearer-token authentication with scopes, and a brake on addresses that keep failing.
 
-After FREE_FAILURES failed attempts within WINDOW_S, an address is refused (429, with
-Retry-After) for a time that doubles with each further failure, up to MAX_BACKOFF_S. A
-success clears its record. Valid tokens are looked up in the store on every request, so
+After FREE_FAILURES wrong tokens within WINDOW_S, tokens from that address are refused
+unchecked (429, with Retry-After) for a time that doubles with each further failure, up to
+MAX_BACKOFF_S. A success clears its record. A request with no token at all is a plain 401. Valid tokens are looked up in the store on every request, so
 `edgepbx token create/revoke` take effect at once on the running box.
 """
 from __future__ import annotations
@@ -64,14 +64,14 @@ def _require(needed: str):  # noqa: ANN202 - a FastAPI dependency factory
         throttle: Throttle = request.app.state.throttle
         address = request.client.host if request.client else "?"
         now = time.monotonic()
-        wait = throttle.retry_after(address, now)
-        if wait > 0:
-            raise ApiError(429, "too_many_failures", f"too many failed logins from {address}; retry in {wait:.0f} s",
-                           headers={"Retry-After": str(int(wait) + 1)})
         if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-            throttle.failed(address, now)
+            # no token, no guess: always a plain 401, never counted
             raise ApiError(401, "unauthenticated", "send 'Authorization: Bearer TOKEN'",
                            headers={"WWW-Authenticate": "Bearer"})
+        wait = throttle.retry_after(address, now)
+        if wait > 0:  # tokens from this address are not even looked at until the brake is off
+            raise ApiError(429, "too_many_failures", f"too many failed logins from {address}; retry in {wait:.0f} s",
+                           headers={"Retry-After": str(int(wait) + 1)})
         presented = token_hash(credentials.credentials)
         row = await box.store.token_by_hash(presented)
         if row is None or not same_hash(row["token_hash"], presented):

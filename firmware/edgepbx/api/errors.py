@@ -6,6 +6,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.routing import Match
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edgepbx.api.models import ErrorOut
@@ -37,6 +39,11 @@ def install(app: FastAPI) -> None:
         return JSONResponse(_body("invalid_request", f"{first['where']}: {first['reason']}", details), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
-        return JSONResponse(_body(code, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method the path has, not only the first route's
+            allowed = sorted({m for route in app.routes if isinstance(route, APIRoute)
+                              and route.matches(request.scope)[0] != Match.NONE for m in route.methods})
+            headers["Allow"] = ", ".join(allowed)
+        return JSONResponse(_body(code, str(exc.detail)), exc.status_code, headers=headers)

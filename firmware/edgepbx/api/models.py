@@ -1,14 +1,25 @@
 """Request and response bodies; the OpenAPI document is generated from these."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 NUMBER = r"^\+?[0-9*#]{1,32}$"
 
 
+def _whole_number(value: Any) -> Any:
+    if isinstance(value, (bool, str)):
+        raise ValueError("expected an integer")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_whole_number)]  # JSON integers (3 or 3.0), never false or "3"
+Number = Annotated[str, Field(pattern=NUMBER)]
+
+
 class Strict(BaseModel):
+    """Request bodies: unknown fields are errors."""
     model_config = ConfigDict(extra="forbid")
 
 
@@ -70,13 +81,13 @@ class FlowPush(Strict):
     document: dict[str, Any]
     label: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     comment: str = Field(default="", max_length=500)
-    base_version: int | None = Field(default=None, ge=0, description="or send If-Match")
+    base_version: Int | None = Field(default=None, ge=0, description="or send If-Match")
 
 
 class FlowRollback(Strict):
-    target: int | str = Field(description="a version number or a label")
+    target: Int | Annotated[str, Field(min_length=1, max_length=64)] = Field(description="a version number or a label")
     comment: str = Field(default="", max_length=500)
-    base_version: int | None = Field(default=None, ge=0, description="or send If-Match")
+    base_version: Int | None = Field(default=None, ge=0, description="or send If-Match")
 
 
 class FlowVersionOut(BaseModel):
@@ -131,8 +142,8 @@ class DirectoryEntryOut(BaseModel):
 
 class DirectoryChange(Strict):
     upsert: list[DirectoryEntryIn] = Field(default_factory=list, max_length=10000)
-    delete: list[str] = Field(default_factory=list, max_length=10000)
-    base_version: int | None = Field(default=None, ge=0)
+    delete: list[Number] = Field(default_factory=list, max_length=10000)
+    base_version: Int | None = Field(default=None, ge=0)
 
 
 class DirectoryChanged(BaseModel):
@@ -153,7 +164,7 @@ class Page(BaseModel):
 
 
 class Ack(Strict):
-    through: int = Field(ge=0, description="every record with id <= through is collected")
+    through: Int = Field(ge=0, le=2**62, description="every record with id <= through is collected")
 
 
 class Acked(BaseModel):

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import hashlib
 
-from fastapi import APIRouter, Depends, Request, Response
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import FileResponse
 
 from edgepbx.api.auth import need_read, need_write
@@ -11,9 +13,11 @@ from edgepbx.api.context import BoxContext
 from edgepbx.api.errors import ApiError
 from edgepbx.api.models import ErrorOut, PromptList, PromptOut, PromptUploaded
 from edgepbx.ivr import recordings
-from edgepbx.ivr.recordings import MAX_UPLOAD_BYTES, BadRecording, PromptFile
+from edgepbx.ivr.recordings import MAX_UPLOAD_BYTES, PROMPT_ID, BadRecording, PromptFile
 
 router = APIRouter(prefix="/api/v1/prompts", tags=["prompts"])
+Language = Annotated[Literal["zh", "en"], Path(description="prompt language")]
+PromptId = Annotated[str, Path(pattern=PROMPT_ID.pattern, description="lower-case letters, digits, '_'")]
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429)}
 WAV_BODY = {"requestBody": {"required": True, "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}}}
 
@@ -40,7 +44,7 @@ async def list_prompts(request: Request) -> PromptList:
 
 @router.get("/{language}/{prompt_id}", responses={200: {"content": {"audio/wav": {}}}, **ERRORS},
             dependencies=[Depends(need_read)], summary="Download a prompt as the box plays it")
-async def get_prompt(language: str, prompt_id: str, request: Request) -> FileResponse:
+async def get_prompt(request: Request, language: Language, prompt_id: PromptId) -> FileResponse:
     box: BoxContext = request.app.state.box
     _checked(language, prompt_id)
     path = box.catalogue.path(prompt_id, language)
@@ -52,7 +56,7 @@ async def get_prompt(language: str, prompt_id: str, request: Request) -> FileRes
 @router.put("/{language}/{prompt_id}", response_model=PromptUploaded, responses=ERRORS, openapi_extra=WAV_BODY,
             dependencies=[Depends(need_write)],
             summary=f"Upload a WAV (any rate, width, channels; at most {MAX_UPLOAD_BYTES // 2**20} MiB, 300 s)")
-async def put_prompt(language: str, prompt_id: str, request: Request) -> PromptUploaded:
+async def put_prompt(request: Request, language: Language, prompt_id: PromptId) -> PromptUploaded:
     box: BoxContext = request.app.state.box
     _checked(language, prompt_id)
     body = await request.body()
@@ -66,7 +70,7 @@ async def put_prompt(language: str, prompt_id: str, request: Request) -> PromptU
 
 @router.delete("/{language}/{prompt_id}", status_code=204, responses=ERRORS, dependencies=[Depends(need_write)],
                summary="Delete a prompt the active flow does not use")
-async def delete_prompt(language: str, prompt_id: str, request: Request) -> Response:
+async def delete_prompt(request: Request, language: Language, prompt_id: PromptId) -> Response:
     box: BoxContext = request.app.state.box
     _checked(language, prompt_id)
     flow = box.flows.flow
