@@ -22,7 +22,7 @@ PJ_TARBALL ?= ../shared/vendor/pjproject-2.17.tar.gz
 PJ_SHA256 := 6e9b2e0ae40bb6b98bca015abdc549d2f18ab2712c1ff140ac521f95f8c3d953
 PJ_CACHE ?= $(or $(XDG_CACHE_HOME),$(if $(HOME),$(HOME)/.cache,$(CURDIR)/.stamps/cache))/edgepbx/pjsua2
 
-.PHONY: all setup run test bench prompts apt clean distclean
+.PHONY: all setup run test bench prompts apt openapi clean distclean
 all: setup
 
 # Installs what is missing of a package list (idempotent: dpkg is asked first).
@@ -82,6 +82,10 @@ test: setup .stamps/apt-test
 bench: setup .stamps/apt-test
 	$(VENV)/bin/edgepbx prompts render --all-templates
 	$(PY) -m tests.bench.run $(BENCH)
+
+# The sync API's OpenAPI document, generated from the code and committed for central's tools.
+openapi: setup
+	$(VENV)/bin/edgepbx api openapi > firmware/edgepbx/api/openapi.json
 
 clean:
 	rm -rf build firmware/edgepbx/dsp/*.so firmware/*.egg-info .stamps/install .pytest_cache

@@ -177,9 +177,12 @@ class Store:
             return cur.rowcount
 
     async def record_counts(self, kind: str) -> dict[str, int]:
-        row = await self._one(f"SELECT count(*), count(collected_at), coalesce(max(id), 0) FROM {_kind(kind)}")
+        table = _kind(kind)
+        row = await self._one(f"SELECT (SELECT count(*) FROM {table}),"
+                              f" (SELECT count(*) FROM {table} WHERE collected_at IS NULL),"
+                              f" (SELECT coalesce(max(id), 0) FROM {table})")
         assert row is not None
-        return {"total": row[0], "uncollected": row[0] - row[1], "last_id": row[2]}
+        return {"total": row[0], "uncollected": row[1], "last_id": row[2]}
 
     async def purge_collected(self, kind: str, limit: int) -> list[dict[str, Any]]:
         """Delete up to `limit` collected records of `kind`, oldest first; returns the rows deleted."""

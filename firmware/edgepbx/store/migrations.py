@@ -74,5 +74,8 @@ MIGRATIONS.append(
     );
     ALTER TABLE calls ADD COLUMN collected_at REAL;
     ALTER TABLE callbacks ADD COLUMN collected_at REAL;
-    ALTER TABLE callbacks ADD COLUMN during_outage INTEGER NOT NULL DEFAULT 0
+    ALTER TABLE callbacks ADD COLUMN during_outage INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX calls_uncollected ON calls (collected_at);
+    CREATE INDEX callbacks_uncollected ON callbacks (collected_at);
+    CREATE INDEX messages_uncollected ON messages (collected_at)
     """)

@@ -57,6 +57,15 @@ class _Call(pj.Call):
         self.media = call_audio(self) is not None
 
 
+def _rx_jitter(call: pj.Call) -> dict[str, float] | None:
+    """RFC 3550 interarrival jitter of the audio the box sent us (mean and worst), in ms."""
+    try:
+        j = call.getStreamStat(0).rtcp.rxStat.jitterUsec
+    except pj.Error:
+        return None
+    return {"mean": round(j.mean / 1000, 3), "max": round(j.max / 1000, 3), "samples": j.n}
+
+
 def _schedule(tokens: list[str], wait: float, gap: float) -> list[tuple[float, str]]:
     """[(seconds after media, digit)] from tokens like 1,2,+6,#."""
     out, t = [], wait
@@ -102,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         call.makeCall(args.uri, pj.CallOpParam(True))
         media_at = None
         hang_at = None
+        jitter = None
         sent = 0
         while not call.disconnected and time.monotonic() - started < args.timeout:
             ep.libHandleEvents(10)
@@ -134,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                     call.dialDtmf(digit)
                 sent += 1
             if hang_at is not None and now >= hang_at:
+                jitter = _rx_jitter(call)
                 call.hangup(pj.CallOpParam())
                 hang_at = None
         if not call.disconnected:
@@ -146,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             "setup_ms": round((call.confirmed_at - started) * 1000, 1) if call.confirmed_at else None,
             "first_audio_ms": round((ear.first_audio - started) * 1000, 1) if ear.first_audio else None,
             "duration_s": round(time.monotonic() - started, 2),
+            "rx_jitter_ms": jitter,
         }
     finally:
         recorder = tones = ear = None  # every media port must go before libDestroy
