@@ -60,3 +60,42 @@ def test_cursor_pagination(tmp_path: Path) -> None:
         return first, rest
     first, rest = asyncio.run(scenario())
     assert [r["call_uid"] for r in first + rest] == [f"u-{i}" for i in range(5)]
+
+
+def test_retention_deletes_only_collected_records_oldest_first(tmp_path: Path) -> None:
+    from edgepbx import retention
+
+    async def scenario() -> tuple[int, list[str], int]:
+        store = await Store.open(tmp_path / "box.db")
+        try:
+            for i in range(10):
+                await store.add_call(record(f"c-{i}"))
+            await store.acknowledge("calls", through=5)
+            free = iter([0, 0, 10**12])  # short of space twice, then fine
+            deleted = await retention.free_space(store, 1000, free=lambda _: next(free))
+            left = [r["call_uid"] for r in await store.calls(limit=100)]
+            counts = await store.record_counts("calls")
+            return deleted, left, counts["uncollected"]
+        finally:
+            await store.close()
+
+    deleted, left, uncollected = asyncio.run(scenario())
+    assert deleted == 5 and left == [f"c-{i}" for i in range(5, 10)] and uncollected == 5
+
+
+def test_directory_changes_are_versioned_and_atomic(tmp_path: Path) -> None:
+    from edgepbx.store import DirectoryEntry
+
+    async def scenario() -> None:
+        store = await Store.open(tmp_path / "box.db")
+        try:
+            v1 = await store.update_directory([DirectoryEntry("1001", "A", "zh", ("elderly",))], [])
+            with pytest.raises(sqlite3.IntegrityError):  # one bad row: nothing of the change applies
+                await store.update_directory([DirectoryEntry("1002", "B"), DirectoryEntry(None, "C")], ["1001"])  # type: ignore[arg-type]
+            assert await store.directory_version() == v1 == 1
+            assert (await store.lookup("1001")) == DirectoryEntry("1001", "A", "zh", ("elderly",))
+            assert await store.lookup("1002") is None
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())

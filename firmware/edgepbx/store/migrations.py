@@ -33,7 +33,7 @@ MIGRATIONS.append(
     # 2: the sync API: tokens, flow history, caller directory, voice messages, collection marks
     """
     CREATE TABLE api_tokens (
-        name          TEXT PRIMARY KEY,
+        name          TEXT PRIMARY KEY NOT NULL,
         scope         TEXT NOT NULL CHECK (scope IN ('read', 'write')),
         token_hash    TEXT NOT NULL UNIQUE,   -- SHA-256 of the token, never the token itself
         created_at    REAL NOT NULL
@@ -48,11 +48,11 @@ MIGRATIONS.append(
         rollback_of   INTEGER
     );
     CREATE TABLE settings (
-        key           TEXT PRIMARY KEY,
+        key           TEXT PRIMARY KEY NOT NULL,
         value         TEXT NOT NULL
     );
     CREATE TABLE directory (
-        number        TEXT PRIMARY KEY,
+        number        TEXT PRIMARY KEY NOT NULL,
         name          TEXT NOT NULL DEFAULT '',
         language      TEXT,
         flags         TEXT NOT NULL DEFAULT '[]',   -- JSON list: elderly, visually_impaired, vip
