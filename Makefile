@@ -13,7 +13,7 @@ APT_PACKAGES := build-essential pkg-config swig uuid-dev libssl-dev libasound2-d
                 python3-venv python3-dev espeak-ng sox
 # Tests and benchmarks only: real speech and music for DTMF talk-off, and spandsp, the
 # reference receiver the benchmark measures beside ours.
-APT_TEST_PACKAGES := asterisk-core-sounds-en-wav asterisk-moh-opsound-wav libspandsp2
+APT_TEST_PACKAGES := asterisk-core-sounds-en-wav asterisk-moh-opsound-wav libspandsp2 openssl
 
 # pjproject 2.17 source release. Official download for machines without ../shared:
 # https://github.com/pjsip/pjproject/archive/refs/tags/2.17.tar.gz (repack with

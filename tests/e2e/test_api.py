@@ -271,3 +271,18 @@ def test_openapi_document_is_served_and_committed(box: Box) -> None:
     committed = json.loads((ROOT / "firmware/edgepbx/api/openapi.json").read_text(encoding="utf-8"))
     assert served == committed, "run `make openapi` and commit firmware/edgepbx/api/openapi.json"
     assert {"/api/v1/status", "/api/v1/calls", "/api/v1/callbacks", "/api/v1/messages", "/health"} <= set(served["paths"])
+
+
+def test_tls_with_the_configured_certificate(tmp_path: Path) -> None:
+    cert, key = tmp_path / "api.crt", tmp_path / "api.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    box = Box(tmp_path, extra=f'tls_cert = "{cert}"\ntls_key = "{key}"')
+    try:
+        https = box.api.replace("http://", "https://")
+        assert httpx.get(f"{https}/health", verify=str(cert)).json() == {"status": "ok"}
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{box.api}/health", timeout=3)  # plain HTTP is not spoken
+    finally:
+        assert box.stop() == 0, box.output
