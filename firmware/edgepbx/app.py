@@ -11,7 +11,11 @@ from edgepbx.api.context import BoxContext
 from edgepbx.api.server import ApiServer
 from edgepbx.calls import CallRouter, CallTask
 from edgepbx.config import Config
+from edgepbx.central.service import CentralService
 from edgepbx.flows import ActiveFlow
+from edgepbx.ivr.flow import load_flow
+from edgepbx.panel.leds import StatusLeds
+from edgepbx.panel.pins import load_pins
 from edgepbx.ivr.prompts import PromptCatalogue
 from edgepbx.sip.hop import ThreadHop
 from edgepbx.sip.stack import SipStack
@@ -20,15 +24,19 @@ from edgepbx.store import Store
 log = logging.getLogger("edgepbx")
 
 
-class CentralHealth:
-    """Central's state as the calls see it: the last forward's result (no probing yet)."""
-
-    def __init__(self, configured: bool) -> None:
-        self.state = "up" if configured else "none"
-
-    def note_forward(self, answered: bool) -> None:
-        if self.state != "none":
-            self.state = "up" if answered else "down"
+def _panel(config: Config) -> StatusLeds | None:
+    if config.panel.pins is None:
+        return None
+    pins = load_pins(config.panel.pins)
+    try:
+        factory = None
+        if config.panel.pin_factory == "mock":
+            from gpiozero.pins.mock import MockFactory
+            factory = MockFactory()
+        return StatusLeds(pins, factory)
+    except Exception as exc:  # noqa: BLE001 - no GPIO here: the box still answers calls
+        log.warning("front panel disabled: %s", exc)
+        return None
 
 
 async def run_box(config: Config) -> None:
@@ -42,20 +50,27 @@ async def run_box(config: Config) -> None:
         raise
     for warning in flows.flow.warnings:
         log.warning("flow %s: %s", flows.flow.name, warning)
+    try:
+        outage = load_flow(config.central.outage_flow)
+        catalogue.check(outage)
+    except BaseException:
+        await store.close()
+        raise
     loop = asyncio.get_running_loop()
-    central = CentralHealth(bool(config.central.uri))
     router = CallRouter(lambda incoming: CallTask(incoming, flows.flow, config, hop, catalogue, store,
-                                                  central.note_forward))
+                                                  central.link, outage))
+    central = CentralService(config, store, router.central_lost, _panel(config))
     hop: ThreadHop = ThreadHop(loop, router.deliver)
     stack = SipStack(config.sip, hop)
-    box = BoxContext(config, store, flows, catalogue, active_calls=lambda: len(router.tasks),
-                     central=lambda: central.state)
+    box = BoxContext(config, store, flows, catalogue, active_calls=lambda: len(router.tasks), central=central)
     api = ApiServer(box)
     try:
+        await central.start()
         await api.start()
         await asyncio.to_thread(stack.start)
     except Exception:
         await api.stop()
+        await central.stop()
         await store.close()
         raise
     keeper = loop.create_task(retention.run(store, config.store.min_free_mb * 1024 * 1024), name="retention")
@@ -71,6 +86,7 @@ async def run_box(config: Config) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await keeper
     await api.stop()
+    await central.stop()
     await asyncio.to_thread(stack.stop)
     await router.drain(timeout=5)
     await store.close()

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from edgepbx.central.link import CentralLink
 from edgepbx.config import Config
 from edgepbx.ivr import events as ivr
 from edgepbx.ivr.engine import CallSession
@@ -30,10 +31,14 @@ class _ForwardTimeout:
     """Internal event: central did not answer in time."""
 
 
+@dataclass
+class CentralLost:
+    """The link watcher declared central down: a call talking to it must come back here."""
+
+
 class CallTask:
     def __init__(self, incoming: sip.IncomingCall, flow: Flow, config: Config, hop: ThreadHop,
-                 catalogue: PromptCatalogue, store: Store,
-                 on_forward: Callable[[bool], None] = lambda ok: None) -> None:
+                 catalogue: PromptCatalogue, store: Store, link: CentralLink, outage_flow: Flow) -> None:
         self.uid = incoming.uid
         self.caller_uri = incoming.caller
         self.caller = caller_number(incoming.caller) or "anonymous"
@@ -45,7 +50,12 @@ class CallTask:
         self.flow = flow
         self.session = CallSession(flow, config.ivr.language)
         self.known: DirectoryEntry | None = None
-        self.on_forward = on_forward
+        self.link = link
+        self.outage_flow = outage_flow
+        self.during_outage = False
+        self._forward_kind: str | None = None   # "central" or "backup" while a forward is up
+        self._messages = 0
+        self._message_context: ivr.ForwardContext | None = None
         self.inbox: asyncio.Queue[object] = asyncio.Queue()
         self.merger = DigitMerger()
         self.started_wall = time.time()
@@ -68,6 +78,9 @@ class CallTask:
         try:
             await self._until_media()
             self.answered_wall = time.time()
+            if self.link.routing == "local":
+                self.during_outage = True
+                self.session = CallSession(self.outage_flow, self.session.language, self.session.mode)
             log.info("call %s answered (flow %s, language %s)", self.uid, self.session.flow.name, self.session.language)
             await self._act(self.session.start(loop.time()))
             while True:
@@ -112,18 +125,25 @@ class CallTask:
             await self._act(self.session.handle(ivr.PlaybackDone(event.token), now))
         elif isinstance(event, sip.ForwardAnswered):
             self._cancel_forward_timer()
-            self.on_forward(True)
-            log.info("call %s forwarded: central answered", self.uid)
+            log.info("call %s forwarded: %s answered", self.uid, self._forward_kind)
             await self._act(self.session.handle(ivr.ForwardResult(True), now))
         elif isinstance(event, sip.ForwardFailed):
             self._cancel_forward_timer()
-            self.on_forward(False)
-            log.info("call %s forward failed: %s", self.uid, event.reason)
-            await self._act(self.session.handle(ivr.ForwardResult(False, event.reason), now))
+            kind, self._forward_kind = self._forward_kind, None
+            log.info("call %s forward to %s failed: %s", self.uid, kind, event.reason)
+            if kind == "central":
+                await self._to_outage(now, f"forward failed: {event.reason}")
+            else:
+                await self._act(self.session.handle(ivr.ForwardResult(False, event.reason), now))
         elif isinstance(event, _ForwardTimeout):
             log.info("call %s forward not answered in %.0f s", self.uid, self.config.central.answer_timeout_s)
-            self.on_forward(False)
             self.hop.send(sip.CancelForward(self.uid))
+        elif isinstance(event, CentralLost):
+            if self._forward_kind == "central":
+                log.info("call %s: central lost, taking the caller back", self.uid)
+                self.hop.send(sip.DropForward(self.uid, "central lost"))
+        elif isinstance(event, sip.RecordingFinished):
+            await self._message_done(event, now)
 
     def _cancel_forward_timer(self) -> None:
         if self._forward_timer is not None:
@@ -147,20 +167,37 @@ class CallTask:
                 number = action.number or self.caller
                 await self.store.add_callback(self.uid, number, time.time(), action.context.language,
                                               action.context.path, {"data": dict(action.context.data),
-                                                                    "queue": action.context.queue})
-                log.info("call %s callback request stored", self.uid)
+                                                                    "queue": action.context.queue,
+                                                                    "mode": action.context.mode},
+                                              during_outage=self.during_outage)
+                log.info("call %s callback request stored%s", self.uid, " (during outage)" if self.during_outage else "")
+            elif isinstance(action, ivr.Record):
+                self._messages += 1
+                path = self.store.messages_dir / f"{self.uid}-{self._messages}.wav"
+                self._message_context = action.context
+                log.info("call %s recording a message (at most %.0f s)", self.uid, action.max_seconds)
+                self.hop.send(sip.StartRecording(self.uid, path))
+            elif isinstance(action, ivr.StopRecording):
+                self.hop.send(sip.StopRecording(self.uid))
             elif isinstance(action, ivr.Hangup):
                 log.info("call %s box hangs up (%s)", self.uid, action.reason)
                 self._hung_up_by_box = True
                 self.hop.send(sip.HangUp(self.uid))
 
     async def _forward(self, action: ivr.Forward) -> None:
-        uri = self.config.central.uri
-        if not uri:
-            log.info("call %s forward: no central configured", self.uid)
-            loop = asyncio.get_running_loop()
-            await self._act(self.session.handle(ivr.ForwardResult(False, "no central configured"), loop.time()))
-            return
+        loop = asyncio.get_running_loop()
+        if action.target == "backup":
+            uri = self.config.central.backup_uri
+            if not uri:
+                log.info("call %s forward: no backup line configured", self.uid)
+                await self._act(self.session.handle(ivr.ForwardResult(False, "no backup line"), loop.time()))
+                return
+        else:
+            uri = self.config.central.uri
+            if not uri or self.link.routing == "local":
+                await self._to_outage(loop.time(), "no central configured" if not uri else "central is down")
+                return
+        self._forward_kind = action.target
         self.forward_target = uri
         headers = context_headers(action.context, box=self.config.box.name, call_uid=self.uid, caller=self.caller,
                                   known=self.known)
@@ -168,6 +205,25 @@ class CallTask:
         self.hop.send(sip.ForwardTo(self.uid, uri, tuple(headers)))
         loop = asyncio.get_running_loop()
         self._forward_timer = loop.call_later(self.config.central.answer_timeout_s, self.deliver, _ForwardTimeout())
+
+    async def _to_outage(self, now: float, why: str) -> None:
+        """Survivable mode for this call: the outage flow, carrying what the caller did so far."""
+        log.info("call %s: answering locally (%s)", self.uid, why)
+        self.during_outage = True
+        self.session = CallSession(self.outage_flow, self.session.language, self.session.mode, self.session.context())
+        await self._act(self.session.start(now))
+
+    async def _message_done(self, event: sip.RecordingFinished, now: float) -> None:
+        seconds = event.seconds
+        if seconds >= 1.0:
+            ctx = self._message_context or self.session.context()
+            row = await self.store.add_message(self.uid, self.caller, time.time(), seconds, ctx.language, ctx.path,
+                                               event.path.name, during_outage=self.during_outage)
+            log.info("call %s message %d stored (%.1f s)", self.uid, row, seconds)
+        else:
+            event.path.unlink(missing_ok=True)
+            seconds = 0.0
+        await self._act(self.session.handle(ivr.RecordingStopped(seconds), now))
 
     async def _record(self) -> None:
         session = self.session
@@ -217,6 +273,10 @@ class CallRouter:
             log.exception("call %s task failed", task.uid)
         finally:
             self.tasks.pop(task.uid, None)
+
+    def central_lost(self) -> None:
+        for task in list(self.tasks.values()):
+            task.deliver(CentralLost())
 
     async def drain(self, timeout: float) -> None:
         if self._running:

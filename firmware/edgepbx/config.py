@@ -14,6 +14,7 @@ from typing import Any
 
 LANGUAGES = ("zh", "en")
 TEMPLATES = ("ecommerce", "repair", "finance", "medical")
+SYSTEM_FLOWS = ("outage",)  # built in, not a business choice: survivable mode
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_CALL_LEGS = 64  # PJSUA_MAX_CALLS in firmware/pjsua2/config_site.h
 
@@ -53,6 +54,9 @@ class StoreSection:
 class CentralSection:
     uri: str = ""
     answer_timeout_s: float = 20.0
+    backup_uri: str = ""
+    probe_interval_s: float = 1.0
+    outage_flow: str = "outage"
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,12 @@ class ApiSection:
 
 
 @dataclass(frozen=True)
+class PanelSection:
+    pins: Path | None = field(default=None, metadata={"kind": Path})  # a pin map from hardware/; none: no panel
+    pin_factory: str = ""     # gpiozero pin factory ("lgpio", "rpigpio", "mock"); empty: gpiozero's choice
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str = "info"
 
@@ -82,6 +92,7 @@ class Config:
     central: CentralSection = field(default_factory=CentralSection)
     ivr: IvrSection = field(default_factory=IvrSection)
     api: ApiSection = field(default_factory=ApiSection)
+    panel: PanelSection = field(default_factory=PanelSection)
     log: LogSection = field(default_factory=LogSection)
     source: str = "<embedded default>"
 
@@ -144,6 +155,11 @@ def _validate(config: Config) -> None:
     uri = config.central.uri
     if uri and not (uri.startswith("sip:") or uri.startswith("sips:")):
         fail("[central] uri", f"must be a sip: or sips: URI or empty, got {uri!r}")
+    backup = config.central.backup_uri
+    if backup and not (backup.startswith("sip:") or backup.startswith("sips:")):
+        fail("[central] backup_uri", f"must be a sip: or sips: URI or empty, got {backup!r}")
+    if not 0.2 <= config.central.probe_interval_s <= 30.0:
+        fail("[central] probe_interval_s", f"must be 0.2..30 seconds, got {config.central.probe_interval_s}")
     if not 1.0 <= config.central.answer_timeout_s <= 120.0:
         fail("[central] answer_timeout_s", f"must be 1..120 seconds, got {config.central.answer_timeout_s}")
     if config.ivr.language not in LANGUAGES:
@@ -157,6 +173,10 @@ def _validate(config: Config) -> None:
     for where, path in (("[api] tls_cert", config.api.tls_cert), ("[api] tls_key", config.api.tls_key)):
         if path is not None and not path.is_file():
             fail(where, f"no such file: {path}")
+    if config.panel.pins is not None and not config.panel.pins.is_file():
+        fail("[panel] pins", f"no such file: {config.panel.pins}")
+    if config.panel.pin_factory not in ("", "lgpio", "rpigpio", "pigpio", "native", "mock"):
+        fail("[panel] pin_factory", f"unknown gpiozero pin factory {config.panel.pin_factory!r}")
     if config.log.level not in LOG_LEVELS:
         fail("[log] level", f"must be one of {', '.join(LOG_LEVELS)}, got {config.log.level!r}")
 

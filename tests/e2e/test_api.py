@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import shutil
+import ssl
 import sqlite3
 import subprocess
 import sys
@@ -281,7 +282,7 @@ def test_tls_with_the_configured_certificate(tmp_path: Path) -> None:
     box = Box(tmp_path, extra=f'tls_cert = "{cert}"\ntls_key = "{key}"')
     try:
         https = box.api.replace("http://", "https://")
-        assert httpx.get(f"{https}/health", verify=str(cert)).json() == {"status": "ok"}
+        assert httpx.get(f"{https}/health", verify=ssl.create_default_context(cafile=str(cert))).json() == {"status": "ok"}
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"{box.api}/health", timeout=3)  # plain HTTP is not spoken
     finally:

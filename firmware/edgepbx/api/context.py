@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from edgepbx.config import Config
 from edgepbx.flows import ActiveFlow
@@ -18,8 +18,7 @@ class BoxContext:
     flows: ActiveFlow
     catalogue: PromptCatalogue
     active_calls: Callable[[], int] = lambda: 0
-    central: Callable[[], str] = lambda: "none"   # "up", "down" or "none"
-    mode: Callable[[], str] = lambda: "auto"      # "auto", "local" or "central"
+    central: Any = None   # the CentralService: .state ("up"/"down"/"none"), .mode, .link.routing, set_mode()
     started_wall: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
     last_sync: float | None = None                # last time central changed or collected anything

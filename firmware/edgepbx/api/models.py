@@ -58,6 +58,7 @@ class StatusOut(BaseModel):
     started_at: float
     central: Literal["up", "down", "none"]
     mode: Literal["auto", "local", "central"]
+    routing: Literal["central", "local"] = Field(description="where new calls go now (local: survivable mode)")
     active_calls: int
     flow_version: int
     flow_name: str
@@ -169,3 +170,27 @@ class Ack(Strict):
 
 class Acked(BaseModel):
     acknowledged: int
+
+
+class ModeIn(Strict):
+    mode: Literal["auto", "local", "central"]
+
+
+class ModeOut(BaseModel):
+    mode: Literal["auto", "local", "central"]
+    central: Literal["up", "down", "none"]
+    routing: Literal["central", "local"]
+
+
+class EventOut(BaseModel):
+    id: int
+    at: float
+    what: str = Field(description="link, routing or mode")
+    old: str
+    new: str
+    cause: str
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next: int

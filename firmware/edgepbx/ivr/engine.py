@@ -10,8 +10,8 @@ from __future__ import annotations
 from enum import Enum
 
 from edgepbx.ivr.events import (Action, CallerHungUp, Collected, Digit, Entered, Event, Forward,
-                                ForwardContext, ForwardResult, Hangup, Play, PlaybackDone,
-                                RequestCallback, StopPlayback, Timeout)
+                                ForwardContext, ForwardResult, Hangup, Play, PlaybackDone, Record,
+                                RecordingStopped, RequestCallback, StopPlayback, StopRecording, Timeout)
 from edgepbx.ivr.flow import Flow, Node
 
 SECRET_MASK = "***"
@@ -23,6 +23,8 @@ class Phase(Enum):
     PRE_FORWARD = "pre_forward"  # "transferring you" before the forward
     FORWARDING = "forwarding"  # second leg placed, waiting for its answer
     BRIDGED = "bridged"        # talking to central
+    RECORDING = "recording"    # the caller is leaving a message, `deadline` at its limit
+    SAVING = "saving"          # message stopped, waiting for the file to be closed
     CLOSING = "closing"        # last prompt before hanging up
     DONE = "done"
 
@@ -30,12 +32,14 @@ class Phase(Enum):
 class CallSession:
     """One call's IVR state. Create, call `start(now)`, then `handle(event, now)`."""
 
-    def __init__(self, flow: Flow, language: str, mode: str = "normal") -> None:
+    def __init__(self, flow: Flow, language: str, mode: str = "normal",
+                 carried: ForwardContext | None = None) -> None:
+        """`carried`: the context of an earlier flow this call walked (path and data go on)."""
         self.flow = flow
         self.language = language if language in flow.languages else flow.languages[0]
         self.mode = mode
-        self.path: list[str] = []
-        self.data: dict[str, str] = {}       # non-secret collected fields
+        self.path: list[str] = list(carried.path) if carried else []
+        self.data: dict[str, str] = dict(carried.data) if carried else {}  # non-secret collected fields
         self._secrets: dict[str, str] = {}   # secret fields: held for the call only, never shown
         self.outcome: str | None = None
         self.deadline: float | None = None
@@ -84,6 +88,8 @@ class CallSession:
             return self._on_timeout(now)
         if isinstance(event, ForwardResult):
             return self._on_forward_result(event, now) if self.phase is Phase.FORWARDING else []
+        if isinstance(event, RecordingStopped):
+            return self._on_recording_stopped(event, now) if self.phase is Phase.SAVING else []
         raise TypeError(f"unknown event {event!r}")
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -126,6 +132,9 @@ class CallSession:
         if node.type in ("menu", "collect", "language", "play"):
             self.phase = Phase.PROMPT
             return actions + self._play(node.prompt, barge_in=True)
+        if node.type == "message":
+            self.phase = Phase.PROMPT
+            return actions + self._play(node.prompt, barge_in=False)
         if node.type == "forward":
             if node.prompt:
                 self.phase = Phase.PRE_FORWARD
@@ -150,7 +159,7 @@ class CallSession:
 
     def _forward(self) -> list[Action]:
         self.phase = Phase.FORWARDING
-        return [Forward(self.context())]
+        return [Forward(self.context(), self.node.target)]
 
     def _failure(self, now: float) -> list[Action]:
         self._failures += 1
@@ -179,7 +188,9 @@ class CallSession:
     # ---- event handlers --------------------------------------------------------------------
     def _on_digit(self, digit: str, now: float) -> list[Action]:
         node = self.node
-        if self.phase not in (Phase.PROMPT, Phase.WAIT) or node.type == "callback":
+        if self.phase is Phase.RECORDING:
+            return self._stop_recording() if digit == "#" else []
+        if self.phase not in (Phase.PROMPT, Phase.WAIT) or node.type in ("callback", "message"):
             return []  # keys during forwarding, talking or goodbye are not the IVR's
         if node.type == "collect":
             return self._collect_digit(digit, now)
@@ -239,13 +250,30 @@ class CallSession:
         if node.type in ("play", "callback"):
             assert node.next is not None
             return self._enter(node.next, now)
+        if node.type == "message":  # the instructions are over: record
+            self.phase = Phase.RECORDING
+            self.deadline = now + node.max_seconds
+            return [Record(node.max_seconds, self.context())]
         self.phase = Phase.WAIT
         if not self._buffer:
             self.deadline = now + self._timeout("first_digit_timeout_s")
         return []
 
+    def _stop_recording(self) -> list[Action]:
+        self.phase = Phase.SAVING
+        self.deadline = None
+        return [StopRecording()]
+
+    def _on_recording_stopped(self, event: RecordingStopped, now: float) -> list[Action]:
+        if event.seconds >= 1.0:
+            self.outcome = "message_left"
+        assert self.node.next is not None
+        return self._enter(self.node.next, now)
+
     def _on_timeout(self, now: float) -> list[Action]:
         node = self.node
+        if self.phase is Phase.RECORDING:
+            return self._stop_recording()
         if self.phase is not Phase.WAIT:
             return []
         if node.type == "language":

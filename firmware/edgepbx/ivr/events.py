@@ -28,11 +28,17 @@ class ForwardResult:
 
 
 @dataclass(frozen=True)
+class RecordingStopped:
+    """The caller's message is closed on disk (or could not be recorded: seconds 0)."""
+    seconds: float
+
+
+@dataclass(frozen=True)
 class CallerHungUp:
     pass
 
 
-Event = Digit | PlaybackDone | Timeout | ForwardResult | CallerHungUp
+Event = Digit | PlaybackDone | Timeout | ForwardResult | RecordingStopped | CallerHungUp
 
 
 # ---- actions returned by the engine ---------------------------------------------------------
@@ -62,6 +68,19 @@ class ForwardContext:
 @dataclass(frozen=True)
 class Forward:
     context: ForwardContext
+    target: str = "central"   # or "backup": the configured backup number
+
+
+@dataclass(frozen=True)
+class Record:
+    """Start recording the caller (a voice message) for at most `max_seconds`."""
+    max_seconds: float
+    context: ForwardContext
+
+
+@dataclass(frozen=True)
+class StopRecording:
+    pass
 
 
 @dataclass(frozen=True)
@@ -90,4 +109,4 @@ class Collected:
     secret: bool = False
 
 
-Action = Play | StopPlayback | Forward | RequestCallback | Hangup | Entered | Collected
+Action = Play | StopPlayback | Forward | RequestCallback | Record | StopRecording | Hangup | Entered | Collected

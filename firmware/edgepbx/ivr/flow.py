@@ -16,10 +16,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from edgepbx.config import LANGUAGES, TEMPLATES
+from edgepbx.config import LANGUAGES, SYSTEM_FLOWS, TEMPLATES
 
 KEYS = "0123456789*#"
-NODE_TYPES = ("language", "menu", "collect", "play", "forward", "callback", "hangup")
+NODE_TYPES = ("language", "menu", "collect", "play", "forward", "callback", "message", "hangup")
+FORWARD_TARGETS = ("central", "backup")
 GLOBAL_ACTIONS = ("back", "repeat")
 SYSTEM_PROMPTS = ("sorry", "agents_busy")  # the engine itself plays these
 RECOMMENDED_MAX_OPTIONS = 4  # ISO/IEC 13714: at most 4 options per menu besides global keys
@@ -32,8 +33,9 @@ _NODE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "collect": ({"prompt", "field", "min_digits", "max_digits", "terminator", "secret", "next",
                  "first_digit_timeout_s", "inter_digit_timeout_s"}, {"prompt", "field", "next"}),
     "play": ({"prompt", "next"}, {"prompt", "next"}),
-    "forward": ({"prompt", "queue", "on_fail"}, set()),
+    "forward": ({"prompt", "queue", "on_fail", "target"}, set()),
     "callback": ({"prompt", "number_field", "next"}, {"prompt", "next"}),
+    "message": ({"prompt", "next", "max_seconds"}, {"prompt", "next"}),
     "hangup": ({"prompt"}, set()),
 }
 
@@ -76,6 +78,8 @@ class Node:
     queue: str | None = None
     on_fail: str | None = None
     number_field: str | None = None
+    target: str = "central"
+    max_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -291,6 +295,14 @@ class _Checker:
                 values[key] = value
             if values.get("field") is not None and not ID_PATTERN.match(values["field"]):
                 self.error(node_id, "field", "field names are lower-case letters, digits and '_'")
+        if kind == "forward":
+            values["target"] = self.get(table, node_id, "target", str, default="central")
+            if values["target"] not in FORWARD_TARGETS:
+                self.error(node_id, "target", f"must be one of {', '.join(FORWARD_TARGETS)}")
+        if kind == "message":
+            values["max_seconds"] = self.get(table, node_id, "max_seconds", float, default=60.0)
+            if not 5.0 <= values["max_seconds"] <= 300.0:
+                self.error(node_id, "max_seconds", f"must be 5..300 seconds, got {values['max_seconds']}")
         return Node(**values)
 
     def check_fields(self, nodes: Mapping[str, Node]) -> None:
@@ -359,7 +371,7 @@ def read_flow(raw: Mapping[str, Any], source: str) -> Flow:
 
 def load_flow(name_or_path: str | Path) -> Flow:
     """Load a built-in template by name, or a flow file by path."""
-    if str(name_or_path) in TEMPLATES:
+    if str(name_or_path) in TEMPLATES + SYSTEM_FLOWS:
         return parse_flow(_template_text(str(name_or_path)), f"template {name_or_path}")
     path = Path(name_or_path)
     try:

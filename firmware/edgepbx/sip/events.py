@@ -45,13 +45,21 @@ class ForwardFailed:
 
 
 @dataclass(frozen=True)
+class RecordingFinished:
+    uid: str
+    path: Path
+    seconds: float     # 0 when nothing could be recorded
+
+
+@dataclass(frozen=True)
 class CallEnded:
     uid: str
     cause: str         # e.g. "caller hung up", "box hung up", "central hung up"
     code: int
 
 
-SipEvent = IncomingCall | MediaReady | DigitReceived | PlaybackFinished | ForwardAnswered | ForwardFailed | CallEnded
+SipEvent = (IncomingCall | MediaReady | DigitReceived | PlaybackFinished | ForwardAnswered | ForwardFailed
+            | RecordingFinished | CallEnded)
 
 
 # ---- commands, executed on the pjsua2 thread -------------------------------------------------------
@@ -86,8 +94,27 @@ class CancelForward:
 
 
 @dataclass(frozen=True)
+class DropForward:
+    """Central is gone: end the forward leg even if bridged, keep the caller (ForwardFailed follows)."""
+    uid: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StartRecording:
+    uid: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class StopRecording:
+    uid: str
+
+
+@dataclass(frozen=True)
 class HangUp:
     uid: str
 
 
-SipCommand = Answer | PlayFiles | StopPlay | ForwardTo | CancelForward | HangUp
+SipCommand = (Answer | PlayFiles | StopPlay | ForwardTo | CancelForward | DropForward | StartRecording
+              | StopRecording | HangUp)

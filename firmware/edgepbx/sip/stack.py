@@ -7,6 +7,7 @@ to are only released here, between polls, never inside a callback.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -70,6 +71,9 @@ class _Leg:
     peer: str | None = None            # the other leg of a forward
     player: _Player | None = None
     tap: _Tap | None = None
+    recorder: pj.AudioMediaRecorder | None = None
+    recording: Path | None = None
+    recording_since: float = 0.0
     media_ready: bool = False
     bridged: bool = False
     ended: bool = False
@@ -265,6 +269,12 @@ class SipStack:
         elif isinstance(command, ev.CancelForward):
             if leg.peer and leg.peer in self.legs and not self.legs[leg.peer].bridged:
                 self._hangup(self.legs[leg.peer])
+        elif isinstance(command, ev.DropForward):
+            self._drop_forward(leg, command.reason)
+        elif isinstance(command, ev.StartRecording):
+            self._start_recording(leg, command.path)
+        elif isinstance(command, ev.StopRecording):
+            self._stop_recording(leg)
         elif isinstance(command, ev.HangUp):
             self._hangup(leg)
 
@@ -317,6 +327,56 @@ class SipStack:
             leg.peer = None
             self.hop.post(ev.ForwardFailed(leg.uid, exc.reason))
 
+    def _drop_forward(self, leg: _Leg, reason: str) -> None:
+        peer = self.legs.get(leg.peer or "")
+        if peer is None:
+            return
+        if leg.bridged:
+            a, b = call_audio(leg.call), call_audio(peer.call)
+            for src, dst in ((a, b), (b, a)):
+                if src is not None and dst is not None:
+                    try:
+                        src.stopTransmit(dst)
+                    except pj.Error:
+                        pass
+        leg.bridged = peer.bridged = False
+        leg.peer = None           # the peer's DISCONNECTED must not hang the caller up
+        peer.peer = None
+        self._hangup(peer)
+        self.hop.post(ev.ForwardFailed(leg.uid, reason))
+
+    def _start_recording(self, leg: _Leg, path: Path) -> None:
+        self._stop_recording(leg)
+        audio = call_audio(leg.call)
+        if audio is None:
+            self.hop.post(ev.RecordingFinished(leg.uid, path, 0.0))
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        recorder = pj.AudioMediaRecorder()
+        recorder.createRecorder(str(path))
+        audio.startTransmit(recorder)
+        leg.recorder, leg.recording, leg.recording_since = recorder, path, time.monotonic()
+
+    def _stop_recording(self, leg: _Leg) -> None:
+        recorder, path = leg.recorder, leg.recording
+        if recorder is None or path is None:
+            return
+        leg.recorder = leg.recording = None
+        seconds = time.monotonic() - leg.recording_since
+        try:
+            audio = call_audio(leg.call) if not leg.ended else None
+            if audio is not None:
+                audio.stopTransmit(recorder)
+        except pj.Error:
+            pass
+        del recorder  # closing the recorder writes the WAV header
+        try:
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+        except OSError:
+            seconds = 0.0
+        self.hop.post(ev.RecordingFinished(leg.uid, path, round(seconds, 2)))
+
     def _bridge(self, caller: _Leg, central: _Leg) -> None:
         if caller.bridged or caller.ended:
             return
@@ -339,6 +399,7 @@ class SipStack:
             pass
 
     def _release_media(self, leg: _Leg) -> None:
+        self._stop_recording(leg)  # a caller who hangs up mid-message keeps the message
         if leg.player is not None:
             leg.player.finished = True
             leg.garbage.append(leg.player)

@@ -194,6 +194,15 @@ class Store:
             await db.executemany(f"DELETE FROM {table} WHERE id = ?", [(r["id"],) for r in rows])
         return rows
 
+    # ---- events ---------------------------------------------------------------------------
+
+    async def add_event(self, what: str, old: str, new: str, cause: str, at: float | None = None) -> int:
+        return await self._insert("INSERT INTO events (at, what, old, new, cause) VALUES (?, ?, ?, ?, ?)",
+                                  (at or time.time(), what, old, new, cause))
+
+    async def events(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._all("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, limit))]
+
     # ---- API tokens ---------------------------------------------------------------------
 
     async def add_token(self, name: str, scope: str, token_hash: str) -> None:

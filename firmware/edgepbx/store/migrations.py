@@ -79,3 +79,15 @@ MIGRATIONS.append(
     CREATE INDEX callbacks_uncollected ON callbacks (collected_at);
     CREATE INDEX messages_uncollected ON messages (collected_at)
     """)
+MIGRATIONS.append(
+    # 3: what happened to the box, with the cause (central link, routing, operator mode)
+    """
+    CREATE TABLE events (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        at            REAL NOT NULL,
+        what          TEXT NOT NULL,
+        old           TEXT NOT NULL,
+        new           TEXT NOT NULL,
+        cause         TEXT NOT NULL
+    )
+    """)

@@ -24,6 +24,7 @@ class _Call(pj.Call):
         self.play = play
         self.player: pj.AudioMediaPlayer | None = None
         self.ended = False
+        self.answer_at: float | None = None
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
         if self.getInfo().state == pj.PJSIP_INV_STATE_DISCONNECTED:
@@ -51,8 +52,10 @@ class _Account(pj.Account):
         with open(self.args.calls_log, "a", encoding="utf-8") as out:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
         op = pj.CallOpParam()
-        op.statusCode = 180 if self.args.no_answer else 200
+        op.statusCode = 180 if self.args.no_answer or self.args.answer_after else 200
         call.answer(op)
+        if self.args.answer_after and not self.args.no_answer:
+            call.answer_at = time.monotonic() + self.args.answer_after
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--play", help="WAV to loop to each caller")
     p.add_argument("--calls-log", default="/dev/stdout", help="append one JSON line per call here")
     p.add_argument("--no-answer", action="store_true", help="ring, never answer")
+    p.add_argument("--answer-after", type=float, default=0.0, metavar="SECONDS", help="ring this long, then answer")
     args = p.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     handle = create_endpoint(host, int(port), 32)
@@ -73,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     while not stop:
         handle.ep.libHandleEvents(10)
         account.calls = [c for c in account.calls if not c.ended]
+        for call in account.calls:
+            if call.answer_at is not None and time.monotonic() >= call.answer_at:
+                call.answer_at = None
+                op = pj.CallOpParam()
+                op.statusCode = 200
+                call.answer(op)
     handle.ep.hangupAllCalls()
     for _ in range(20):
         handle.ep.libHandleEvents(10)

@@ -1,0 +1,37 @@
+"""The operator's mode (auto / local / central) and the record of central link transitions."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from edgepbx.api.auth import Client, need_read, need_write
+from edgepbx.api.context import BoxContext
+from edgepbx.api.models import EventOut, EventPage, ModeIn, ModeOut
+
+router = APIRouter(prefix="/api/v1", tags=["central"])
+
+
+def _mode(box: BoxContext) -> ModeOut:
+    return ModeOut(mode=box.central.mode, central=box.central.state, routing=box.central.link.routing)
+
+
+@router.get("/mode", response_model=ModeOut, dependencies=[Depends(need_read)], summary="Mode, link and routing")
+async def get_mode(request: Request) -> ModeOut:
+    return _mode(request.app.state.box)
+
+
+@router.put("/mode", response_model=ModeOut, summary="auto follows the link; local answers every call "
+            "here (maintenance); central always tries central (each call still falls back alone)")
+async def put_mode(body: ModeIn, request: Request, client: Client = Depends(need_write)) -> ModeOut:
+    box: BoxContext = request.app.state.box
+    await box.central.set_mode(body.mode, f"API token {client.name!r}")
+    box.synced()
+    return _mode(box)
+
+
+@router.get("/events", response_model=EventPage, dependencies=[Depends(need_read)],
+            summary="Link, routing and mode transitions with their causes, oldest first")
+async def get_events(request: Request, after: int = Query(default=0, ge=0, le=2**62),
+                     limit: int = Query(default=100, ge=1, le=1000)) -> EventPage:
+    box: BoxContext = request.app.state.box
+    rows = await box.store.events(after, limit)
+    return EventPage(items=[EventOut(**r) for r in rows], next=rows[-1]["id"] if rows else after)

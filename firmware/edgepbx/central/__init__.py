@@ -1,0 +1,1 @@
+"""The link to the central call center: is it there, and where do calls go."""

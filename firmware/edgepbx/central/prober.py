@@ -1,0 +1,110 @@
+"""SIP OPTIONS keep-alive to central, over its own UDP socket on the event loop.
+
+Why OPTIONS and not registration: branch gateways and SBCs check trunk peers this way
+(Asterisk `qualify`, Kamailio's dispatcher, Cisco SRST/OPTIONS ping), it needs nothing
+configured on central (every SIP server answers OPTIONS), and it tests exactly the path a
+forwarded INVITE takes. Any SIP response but 503 counts as alive; silence or an ICMP error
+does not.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from typing import Callable
+
+log = logging.getLogger("edgepbx.central")
+_URI = re.compile(r"^sips?:(?:[^@]+@)?(?P<host>\[[^\]]+\]|[^:;>]+)(?::(?P<port>\d+))?")
+
+
+def target(uri: str) -> tuple[str, int]:
+    m = _URI.match(uri)
+    if not m:
+        raise ValueError(f"cannot probe {uri!r}")
+    return m.group("host").strip("[]"), int(m.group("port") or 5060)
+
+
+def options_request(uri: str, local: tuple[str, int], call_id: str, cseq: int, branch: str) -> bytes:
+    host, port = local
+    return (f"OPTIONS {uri} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK{branch};rport\r\n"
+            f"Max-Forwards: 70\r\n"
+            f"From: <sip:edgepbx@{host}:{port}>;tag={call_id[:10]}\r\n"
+            f"To: <{uri}>\r\n"
+            f"Call-ID: {call_id}\r\n"
+            f"CSeq: {cseq} OPTIONS\r\n"
+            f"Accept: application/sdp\r\n"
+            f"User-Agent: edgepbx-probe\r\n"
+            f"Content-Length: 0\r\n\r\n").encode()
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.waiting: dict[str, asyncio.Future[int]] = {}
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:  # noqa: ANN001
+        text = data.decode("utf-8", "replace")
+        m = re.match(r"SIP/2\.0 (\d{3})", text)
+        branch = re.search(r"branch=z9hG4bK([A-Za-z0-9]+)", text)
+        if m and branch:
+            fut = self.waiting.get(branch.group(1))
+            if fut is not None and not fut.done() and int(m.group(1)) >= 200:
+                fut.set_result(int(m.group(1)))
+
+    def error_received(self, exc: Exception) -> None:  # ICMP port unreachable and the like
+        for fut in self.waiting.values():
+            if not fut.done():
+                fut.set_exception(exc)
+
+
+class OptionsProber:
+    def __init__(self, uri: str, bind_host: str, on_result: Callable[[bool, float, str], None],
+                 interval_s: float = 1.0, timeout_s: float = 1.0) -> None:
+        self.uri = uri
+        self.peer = target(uri)
+        self.bind_host = bind_host
+        self.on_result = on_result
+        self.interval_s, self.timeout_s = interval_s, timeout_s
+        self.call_id = secrets.token_hex(12)
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="central-probe")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        transport, proto = await loop.create_datagram_endpoint(_Protocol, local_addr=(self.bind_host, 0))
+        local = transport.get_extra_info("sockname")[:2]
+        cseq = 0
+        try:
+            while True:
+                started = time.monotonic()
+                cseq += 1
+                branch = secrets.token_hex(8)
+                fut: asyncio.Future[int] = loop.create_future()
+                proto.waiting[branch] = fut
+                answered, detail = False, "timeout"
+                try:
+                    transport.sendto(options_request(self.uri, local, self.call_id, cseq, branch), self.peer)
+                    code = await asyncio.wait_for(fut, self.timeout_s)
+                    answered, detail = code != 503, f"{code}"
+                except asyncio.TimeoutError:
+                    pass
+                except OSError as exc:
+                    detail = exc.strerror or type(exc).__name__
+                finally:
+                    proto.waiting.pop(branch, None)
+                self.on_result(answered, time.monotonic(), detail)
+                await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
+        finally:
+            transport.close()

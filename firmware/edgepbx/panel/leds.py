@@ -1,0 +1,31 @@
+"""Status LEDs for the central link and survivable mode.
+
+led_central: steady on = central answers; blinking (0.5 s) = central down; off = no central.
+led_survivable: steady on = new calls are answered locally (central down, or mode local).
+"""
+from __future__ import annotations
+
+from gpiozero import LED
+from gpiozero.pins import Factory
+
+
+class StatusLeds:
+    def __init__(self, pins: dict[str, int], factory: Factory | None = None) -> None:
+        self.central = LED(pins["led_central"], pin_factory=factory) if "led_central" in pins else None
+        self.survivable = LED(pins["led_survivable"], pin_factory=factory) if "led_survivable" in pins else None
+
+    def show(self, link: str, routing: str) -> None:
+        if self.central is not None:
+            if link == "up":
+                self.central.on()
+            elif link == "down":
+                self.central.blink(on_time=0.5, off_time=0.5)
+            else:
+                self.central.off()
+        if self.survivable is not None:
+            self.survivable.value = routing == "local"
+
+    def close(self) -> None:
+        for led in (self.central, self.survivable):
+            if led is not None:
+                led.close()

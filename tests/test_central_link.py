@@ -1,0 +1,109 @@
+"""The central link state machine (hysteresis, modes), the OPTIONS prober on a real UDP socket,
+the pin map and the status LEDs on gpiozero's MockFactory."""
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from edgepbx.central.link import CentralLink
+from edgepbx.central.prober import OptionsProber, target
+from edgepbx.config import ConfigError
+from edgepbx.panel.leds import StatusLeds
+from edgepbx.panel.pins import load_pins
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(link: CentralLink, answers: str, start: float = 0.0) -> list[tuple[float, str, str]]:
+    """Feed one probe per second ('1' answered, '0' not); return (time, what, new) transitions."""
+    out = []
+    for i, a in enumerate(answers):
+        for t in link.probed(a == "1", start + i):
+            out.append((start + i, t.what, t.new))
+    return out
+
+
+def test_down_after_three_silent_probes_up_after_five_steady_answers() -> None:
+    link = CentralLink(True)
+    assert link.state == "up" and link.routing == "central"
+    assert run(link, "1110") == []
+    assert run(link, "00", 4) == [(5, "link", "down"), (5, "routing", "local")]
+    assert run(link, "1111", 6) == []  # four answers are not yet steady
+    assert run(link, "1", 10) == [(10, "link", "up"), (10, "routing", "central")]
+
+
+def test_a_flapping_link_stays_down() -> None:
+    link = CentralLink(True)
+    run(link, "000")
+    assert link.state == "down"
+    assert run(link, "1101110111101111011110", 3) == []  # never five in a row
+    assert link.state == "down" and link.routing == "local"
+
+
+def test_modes_override_routing_and_are_recorded() -> None:
+    link = CentralLink(True)
+    [mode, routing] = link.set_mode("local", 1.0, "technician")
+    assert (mode.what, mode.new, routing.new) == ("mode", "local", "local") and "technician" in mode.cause
+    run(link, "000")
+    assert link.routing == "local"
+    assert [t.what for t in link.set_mode("central", 2.0, "ops")] == ["mode", "routing"]
+    assert link.state == "down" and link.routing == "central"  # forced: each call falls back alone
+    with pytest.raises(ValueError):
+        link.set_mode("sideways", 3.0, "x")
+    assert CentralLink(False).routing == "local" and CentralLink(False).probed(True, 0) == []
+
+
+def test_prober_against_a_real_sip_responder_and_silence() -> None:
+    class Responder(asyncio.DatagramProtocol):
+        def connection_made(self, transport) -> None:  # noqa: ANN001
+            self.transport = transport
+
+        def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
+            via = [line for line in data.decode().split("\r\n") if line.startswith("Via:")][0]
+            self.transport.sendto(f"SIP/2.0 200 OK\r\n{via}\r\nContent-Length: 0\r\n\r\n".encode(), addr)
+
+    async def scenario() -> list[bool]:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(Responder, local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        results: list[bool] = []
+        prober = OptionsProber(f"sip:queue@127.0.0.1:{port}", "127.0.0.1",
+                               lambda ok, now, detail: results.append(ok), interval_s=0.2, timeout_s=0.2)
+        await prober.start()
+        await asyncio.sleep(0.7)
+        transport.close()  # central goes silent
+        await asyncio.sleep(1.0)
+        await prober.stop()
+        return results
+
+    results = asyncio.run(scenario())
+    assert results[:3] == [True, True, True] and results[-2:] == [False, False]
+    assert target("sip:queue@10.0.0.5") == ("10.0.0.5", 5060) and target("sips:q@[::1]:5071") == ("::1", 5071)
+
+
+def test_pin_map_and_leds_on_gpiozero_mock_pins(tmp_path: Path) -> None:
+    pins = load_pins(ROOT / "hardware" / "pins-rpi4.toml")
+    factory = MockFactory()
+    leds = StatusLeds(pins, factory)
+    central, survivable = factory.pin(pins["led_central"]), factory.pin(pins["led_survivable"])
+    leds.show("up", "central")
+    assert central.state and not survivable.state
+    central.clear_states()
+    leds.show("down", "local")
+    time.sleep(1.3)
+    assert survivable.state
+    assert {s.state for s in central.states} >= {True, False}  # blinking
+    leds.show("none", "local")
+    assert not central.state
+    leds.close()
+    bad = tmp_path / "pins.toml"
+    bad.write_text("[pins]\nled_centrl = 22\n")
+    with pytest.raises(ConfigError, match="led_centrl: unknown pin name"):
+        load_pins(bad)
+    bad.write_text("[pins]\nled_central = 22\nled_survivable = 22\n")
+    with pytest.raises(ConfigError, match="GPIO 22 is already led_central"):
+        load_pins(bad)
