@@ -74,7 +74,7 @@ class Proc:
 
 class Box(Proc):
     def __init__(self, tmp: Path, flow: str = "ecommerce", central: str = "", language: str = "zh",
-                 prompts: Path = PROMPTS, extra: str = "") -> None:
+                 prompts: Path = PROMPTS, extra: str = "", answer_timeout_s: float = 5.0) -> None:
         self.port = free_udp_port()
         self.api_port = free_tcp_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
@@ -91,7 +91,7 @@ rtp_port = {random.randrange(20000, 30000, 2)}
 path = "{self.db}"
 [central]
 uri = "{central}"
-answer_timeout_s = 5.0
+answer_timeout_s = {answer_timeout_s}
 [ivr]
 flow = "{flow}"
 language = "{language}"
@@ -116,8 +116,8 @@ class Central(Proc):
 
     TONE_HZ = 500.0
 
-    def __init__(self, tmp: Path, *extra: str) -> None:
-        self.port = free_udp_port()
+    def __init__(self, tmp: Path, *extra: str, port: int | None = None) -> None:
+        self.port = port or free_udp_port()
         self.uri = f"sip:queue@127.0.0.1:{self.port}"
         self.calls_log = tmp / "central-calls.jsonl"
         tone = tmp / "central-tone.wav"
@@ -150,6 +150,22 @@ def place_call(uri: str, dtmf: str, record: Path, *, inband: bool = False, wait:
     done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, f"caller failed: {done.stdout}\n{done.stderr}"
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+MATCH = 0.7  # normalised correlation of a prompt's first second with what was heard
+
+
+def heard_in_order(recording: Path, prompts: list[tuple[str, str]]) -> list[float]:
+    """Offsets (s) at which each prompt was heard; fails unless all were heard, in this order."""
+    from tests.audio_match import locate, read_wav
+    audio, rate = read_wav(recording)
+    offsets = []
+    for prompt, lang in prompts:
+        offset, score = locate(audio, prompt_pcm(prompt, lang), rate)
+        assert score > MATCH, f"{lang}/{prompt} not heard (best score {score:.2f})"
+        offsets.append(offset)
+    assert offsets == sorted(offsets), f"prompts heard out of order: {list(zip(prompts, offsets))}"
+    return offsets
 
 
 def prompt_pcm(prompt: str, language: str) -> np.ndarray:

@@ -7,23 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.audio_match import locate, read_wav, tone_power_after
-from tests.e2e.support import Box, Central, place_call, prompt_pcm
+from tests.e2e.support import Box, Central, heard_in_order, place_call, prompt_pcm
 
 pytestmark = pytest.mark.e2e
-MATCH = 0.7  # normalised correlation of a prompt's first second with what was heard
-
-
-def heard_in_order(recording: Path, prompts: list[tuple[str, str]]) -> list[float]:
-    audio, rate = read_wav(recording)
-    offsets = []
-    for prompt, lang in prompts:
-        offset, score = locate(audio, prompt_pcm(prompt, lang), rate)
-        assert score > MATCH, f"{lang}/{prompt} not heard (best score {score:.2f})"
-        offsets.append(offset)
-    assert offsets == sorted(offsets), f"prompts heard out of order: {list(zip(prompts, offsets))}"
-    return offsets
-
-
 def test_keypad_navigation_and_forward_to_central_with_context(tmp_path: Path) -> None:
     central = Central(tmp_path)
     box = Box(tmp_path, central=central.uri)
@@ -89,18 +75,22 @@ def test_inband_secret_digits_without_central_get_busy_prompt_and_are_masked(tmp
 
 
 def test_central_that_never_answers_falls_back_for_that_call(tmp_path: Path) -> None:
-    central = Central(tmp_path, "--no-answer")
+    central = Central(tmp_path, "--no-answer")  # rings for ever, but answers OPTIONS: the link is up
     box = Box(tmp_path, central=central.uri)  # answer_timeout_s = 5
     try:
-        result = place_call(box.uri, "2,0", tmp_path / "heard.wav", hold=25, cwd=tmp_path)
+        result = place_call(box.uri, "2,0,+9,1,1", tmp_path / "heard.wav", hold=25, cwd=tmp_path)
     finally:
         assert box.stop() == 0, box.output
         central.stop()
-    assert result["duration_s"] < 25, "the box should have hung up after the busy prompt"
-    heard_in_order(tmp_path / "heard.wav", [("transferring", "en"), ("agents_busy", "en")])
+    assert result["duration_s"] < 30, "the box should have hung up after taking the callback"
+    heard_in_order(tmp_path / "heard.wav", [("transferring", "en"), ("outage_notice", "en"),
+                                            ("callback_confirm", "en"), ("callback_taken", "en")])
     assert len(central.calls()) == 1
-    [row] = sqlite3.connect(box.db).execute("SELECT outcome, hangup_cause FROM calls").fetchall()
-    assert row == ("forward_failed", "box hung up")
+    [row] = sqlite3.connect(box.db).execute("SELECT outcome, hangup_cause, ivr_path FROM calls").fetchall()
+    assert row[:2] == ("callback_requested", "box hung up")
+    assert '"operator", "outage_menu"' in row[2]  # one path: the IVR, then survivable mode
+    [cb] = sqlite3.connect(box.db).execute("SELECT number, during_outage FROM callbacks").fetchall()
+    assert cb == ("1001", 1)
     assert "forward not answered in 5 s" in box.output
 
 
