@@ -53,12 +53,14 @@ async def run_box(config: Config) -> None:
     try:
         outage = load_flow(config.central.outage_flow)
         catalogue.check(outage)
+        wait = load_flow("wait")
+        catalogue.check(wait)
     except BaseException:
         await store.close()
         raise
     loop = asyncio.get_running_loop()
     router = CallRouter(lambda incoming: CallTask(incoming, flows.flow, config, hop, catalogue, store,
-                                                  central.link, outage))
+                                                  central.link, outage, wait))
     central = CentralService(config, store, router.central_lost, _panel(config))
     hop: ThreadHop = ThreadHop(loop, router.deliver)
     stack = SipStack(config.sip, hop)

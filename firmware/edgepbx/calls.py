@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from edgepbx.central.link import CentralLink
@@ -38,7 +38,8 @@ class CentralLost:
 
 class CallTask:
     def __init__(self, incoming: sip.IncomingCall, flow: Flow, config: Config, hop: ThreadHop,
-                 catalogue: PromptCatalogue, store: Store, link: CentralLink, outage_flow: Flow) -> None:
+                 catalogue: PromptCatalogue, store: Store, link: CentralLink, outage_flow: Flow,
+                 wait_flow: Flow | None = None) -> None:
         self.uid = incoming.uid
         self.caller_uri = incoming.caller
         self.caller = caller_number(incoming.caller) or "anonymous"
@@ -52,6 +53,9 @@ class CallTask:
         self.known: DirectoryEntry | None = None
         self.link = link
         self.outage_flow = outage_flow
+        self.wait_flow = wait_flow
+        self._wait_offered_for: str | None = None   # the queue a peak-load wait was announced for
+        self._prompt_swap: dict[str, str] = {}
         self.during_outage = False
         self._forward_kind: str | None = None   # "central" or "backup" while a forward is up
         self._messages = 0
@@ -153,7 +157,7 @@ class CallTask:
     async def _act(self, actions: list[ivr.Action]) -> None:
         for action in actions:
             if isinstance(action, ivr.Play):
-                files = tuple(self.catalogue.path(pid, lang) for pid, lang in action.prompts)
+                files = tuple(self.catalogue.path(self._prompt_swap.get(pid, pid), lang) for pid, lang in action.prompts)
                 self.hop.send(sip.PlayFiles(self.uid, action.token, files))
             elif isinstance(action, ivr.StopPlayback):
                 self.hop.send(sip.StopPlay(self.uid))
@@ -197,6 +201,12 @@ class CallTask:
             if not uri or self.link.routing == "local":
                 await self._to_outage(loop.time(), "no central configured" if not uri else "central is down")
                 return
+            wait = self.link.expected_wait(time.monotonic())
+            if self._wait_offered_for is not None:
+                action = ivr.Forward(replace(action.context, queue=self._wait_offered_for or None), action.target)
+            elif self.wait_flow is not None and wait >= self.config.central.announce_wait_over_s:
+                await self._offer_callback(loop.time(), action, wait)
+                return
         self._forward_kind = action.target
         self.forward_target = uri
         headers = context_headers(action.context, box=self.config.box.name, call_uid=self.uid, caller=self.caller,
@@ -211,6 +221,15 @@ class CallTask:
         log.info("call %s: answering locally (%s)", self.uid, why)
         self.during_outage = True
         self.session = CallSession(self.outage_flow, self.session.language, self.session.mode, self.session.context())
+        await self._act(self.session.start(now))
+
+    async def _offer_callback(self, now: float, action: ivr.Forward, wait: float) -> None:
+        """Peak load: say the expected wait, then hold (forward) or take a callback instead."""
+        assert self.wait_flow is not None
+        log.info("call %s: central expects a %.0f s wait, offering a callback", self.uid, wait)
+        self._wait_offered_for = action.context.queue or ""
+        self._prompt_swap = {"wait_3min": _wait_prompt(wait)}
+        self.session = CallSession(self.wait_flow, self.session.language, self.session.mode, action.context)
         await self._act(self.session.start(now))
 
     async def _message_done(self, event: sip.RecordingFinished, now: float) -> None:
@@ -240,6 +259,13 @@ class CallTask:
             return
         log.info("call %s ended: %s, outcome %s, %.1f s, path %s (record %d)", self.uid, self.cause,
                  record.outcome, record.ended_at - record.started_at, ">".join(record.ivr_path) or "-", row)
+
+
+def _wait_prompt(seconds: float) -> str:
+    for limit, prompt in ((240, "wait_3min"), (450, "wait_5min"), (720, "wait_10min")):
+        if seconds < limit:
+            return prompt
+    return "wait_long"
 
 
 class _Ended(Exception):

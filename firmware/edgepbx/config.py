@@ -14,7 +14,7 @@ from typing import Any
 
 LANGUAGES = ("zh", "en")
 TEMPLATES = ("ecommerce", "repair", "finance", "medical")
-SYSTEM_FLOWS = ("outage",)  # built in, not a business choice: survivable mode
+SYSTEM_FLOWS = ("outage", "wait")  # built in, not business choices: survivable mode, peak-load wait
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_CALL_LEGS = 64  # PJSUA_MAX_CALLS in firmware/pjsua2/config_site.h
 
@@ -57,6 +57,7 @@ class CentralSection:
     backup_uri: str = ""
     probe_interval_s: float = 1.0
     outage_flow: str = "outage"
+    announce_wait_over_s: float = 120.0
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import Callable
 import httpx
 import pytest
 
-from tests.audio_match import read_wav, tone_power_after
-from tests.e2e.support import Box, Central, free_udp_port, heard_in_order, place_call
+from tests.audio_match import locate, read_wav, tone_power_after
+from tests.e2e.support import Box, Central, free_udp_port, heard_in_order, place_call, prompt_pcm
 
 pytestmark = pytest.mark.e2e
 
@@ -152,3 +152,27 @@ def test_flapping_central_keeps_the_box_local_until_it_is_steady(tmp_path: Path)
         central.proc.send_signal(signal.SIGCONT)
         assert box.stop() == 0, box.output
         central.stop()
+
+
+def test_peak_load_announces_the_wait_and_offers_a_callback(tmp_path: Path) -> None:
+    central = Central(tmp_path)
+    box = Box(tmp_path, central=central.uri, language="en")
+    try:
+        ops = api(box)
+        assert ops.put("/api/v1/central/wait", json={"seconds": 400}).json()["seconds"] == 400
+        assert ops.get("/api/v1/status").json()["expected_wait_s"] == 400
+        place_call(box.uri, "0,+6,2", tmp_path / "cb.wav", wait=2, hold=6, cwd=tmp_path)  # takes the callback
+        place_call(box.uri, "0,+6,1", tmp_path / "hold.wav", wait=2, hold=8, cwd=tmp_path)  # holds for an agent
+    finally:
+        assert box.stop() == 0, box.output
+        central.stop()
+    heard_in_order(tmp_path / "cb.wav", [("wait_5min", "en"), ("wait_menu", "en"), ("callback_taken", "en")])
+    [wait_at] = heard_in_order(tmp_path / "hold.wav", [("wait_5min", "en")])
+    audio, rate = read_wav(tmp_path / "hold.wav")
+    _, score = locate(audio[int((wait_at + 2) * rate):], prompt_pcm("transferring", "en"), rate)
+    assert score > 0.7  # "connecting you" again, after the wait was said
+    [(number, during_outage, path)] = sqlite3.connect(box.db).execute(
+        "SELECT number, during_outage, ivr_path FROM callbacks").fetchall()
+    assert (number, during_outage) == ("1001", 0) and '"wait_menu"' in path
+    [forwarded] = central.calls()
+    assert forwarded["headers"].get("X-EdgePBX-Call")

@@ -1,11 +1,13 @@
 """The operator's mode (auto / local / central) and the record of central link transitions."""
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Depends, Query, Request
 
 from edgepbx.api.auth import Client, need_read, need_write
 from edgepbx.api.context import BoxContext
-from edgepbx.api.models import EventOut, EventPage, ModeIn, ModeOut
+from edgepbx.api.models import EventOut, EventPage, ModeIn, ModeOut, WaitIn, WaitOut
 
 router = APIRouter(prefix="/api/v1", tags=["central"])
 
@@ -35,3 +37,13 @@ async def get_events(request: Request, after: int = Query(default=0, ge=0, le=2*
     box: BoxContext = request.app.state.box
     rows = await box.store.events(after, limit)
     return EventPage(items=[EventOut(**r) for r in rows], next=rows[-1]["id"] if rows else after)
+
+
+@router.put("/central/wait", response_model=WaitOut, dependencies=[Depends(need_write)],
+            summary="Central's expected wait: above [central] announce_wait_over_s, callers hear it "
+                    "before a forward and may take a callback instead")
+async def put_wait(body: WaitIn, request: Request) -> WaitOut:
+    box: BoxContext = request.app.state.box
+    box.central.link.set_expected_wait(body.seconds, time.monotonic(), body.valid_for_s)
+    box.synced()
+    return WaitOut(seconds=body.seconds, announce_over_s=box.config.central.announce_wait_over_s)

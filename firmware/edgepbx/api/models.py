@@ -59,6 +59,7 @@ class StatusOut(BaseModel):
     central: Literal["up", "down", "none"]
     mode: Literal["auto", "local", "central"]
     routing: Literal["central", "local"] = Field(description="where new calls go now (local: survivable mode)")
+    expected_wait_s: float = Field(default=0.0, description="central's last fresh wait estimate")
     active_calls: int
     flow_version: int
     flow_name: str
@@ -194,3 +195,13 @@ class EventOut(BaseModel):
 class EventPage(BaseModel):
     items: list[EventOut]
     next: int
+
+
+class WaitIn(Strict):
+    seconds: Int = Field(ge=0, le=86400, description="expected wait for an agent, seconds")
+    valid_for_s: Int = Field(default=600, ge=10, le=86400, description="forget the estimate after this long")
+
+
+class WaitOut(BaseModel):
+    seconds: float
+    announce_over_s: float

@@ -31,7 +31,7 @@ async def get_status(request: Request) -> StatusOut:
         box=box.config.box.name, version=__version__,
         uptime_s=round(time.monotonic() - box.started_monotonic, 3), started_at=box.started_wall,
         central=box.central.state, mode=box.central.mode, routing=box.central.link.routing,
-        active_calls=box.active_calls(),
+        active_calls=box.active_calls(), expected_wait_s=box.central.link.expected_wait(time.monotonic()),
         flow_version=current.version, flow_name=current.flow.name, flow_sha256=current.sha256,
         directory_version=await box.store.directory_version(),
         lines=[Line(kind="sip", address=str(box.config.sip.listen), state="up")],

@@ -39,6 +39,16 @@ class CentralLink:
         self._misses = 0
         self._answers = 0
         self.changed_at = 0.0
+        self._wait_s = 0.0
+        self._wait_until = 0.0
+
+    def set_expected_wait(self, seconds: float, now: float, valid_for_s: float = 600.0) -> None:
+        """Central's estimate of the wait for an agent (sync API or a header on its answer)."""
+        self._wait_s, self._wait_until = max(0.0, seconds), now + valid_for_s
+
+    def expected_wait(self, now: float) -> float:
+        """The last estimate while it is fresh; 0 once it expired (no news is no queue)."""
+        return self._wait_s if now < self._wait_until else 0.0
 
     @property
     def routing(self) -> str:

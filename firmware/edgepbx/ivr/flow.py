@@ -98,9 +98,10 @@ class Flow:
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def prompt_ids(self) -> set[str]:
-        """Every prompt the flow can play: its nodes' prompts and the engine's own."""
+        """Every prompt the flow defines (the box may choose among them, e.g. by expected wait)
+        plus those its nodes and the engine play."""
         used = {p for node in self.nodes.values() for p in node.prompt}
-        return used | set(SYSTEM_PROMPTS)
+        return used | set(SYSTEM_PROMPTS) | set(self.prompts)
 
 
 class _Checker:
