@@ -11,7 +11,12 @@ from edgepbx.api.context import BoxContext
 from edgepbx.api.server import ApiServer
 from edgepbx.calls import CallRouter, CallTask
 from edgepbx.config import Config
+from pathlib import Path
+
+from edgepbx.central.dialer import CallbackDialer
 from edgepbx.central.service import CentralService
+from edgepbx.ivr.events import ForwardContext
+from edgepbx.sip import events as sip_events
 from edgepbx.flows import ActiveFlow
 from edgepbx.ivr.flow import load_flow
 from edgepbx.panel.leds import StatusLeds
@@ -55,18 +60,35 @@ async def run_box(config: Config) -> None:
         catalogue.check(outage)
         wait = load_flow("wait")
         catalogue.check(wait)
+        callback_flow = load_flow("callback_call")
+        catalogue.check(callback_flow)
     except BaseException:
         await store.close()
         raise
     loop = asyncio.get_running_loop()
     router = CallRouter(lambda incoming: CallTask(incoming, flows.flow, config, hop, catalogue, store,
                                                   central.link, outage, wait))
-    central = CentralService(config, store, router.central_lost, _panel(config))
+
+    async def place_callback(uid: str, uri: str, carried: ForwardContext, files: dict[str, Path]) -> str | None:
+        task = CallTask(sip_events.IncomingCall(uid, uri, "callback"), callback_flow, config, hop, catalogue, store,
+                        central.link, outage, outbound=True, carried=carried, prompt_files=files)
+        running = router.start_outbound(task)
+        hop.send(sip_events.Dial(uid, uri))
+        while not running.done() and task.session.outcome != "forwarded":  # an agent has them: done
+            await asyncio.sleep(0.2)
+        return task.session.outcome
+
+    dialer = CallbackDialer(store, config.central.callback_uri, config.central.callback_attempts,
+                            config.central.callback_retry_s, place_callback)
+    central = CentralService(config, store, router.central_lost, _panel(config), on_back=dialer.kick)
+    dialer.central_up = lambda: central.link.routing == "central"
     hop: ThreadHop = ThreadHop(loop, router.deliver)
     stack = SipStack(config.sip, hop)
-    box = BoxContext(config, store, flows, catalogue, active_calls=lambda: len(router.tasks), central=central)
+    box = BoxContext(config, store, flows, catalogue, active_calls=lambda: len(router.tasks), central=central,
+                     dialer=dialer)
     api = ApiServer(box)
     try:
+        await dialer.load()
         await central.start()
         await api.start()
         await asyncio.to_thread(stack.start)
@@ -76,6 +98,7 @@ async def run_box(config: Config) -> None:
         await store.close()
         raise
     keeper = loop.create_task(retention.run(store, config.store.min_free_mb * 1024 * 1024), name="retention")
+    redial = loop.create_task(dialer.run(), name="callback-dialer")
     log.info("edgepbx %s ready: SIP udp %s, API %s, flow %s v%d, central %s, store %s",
              __version__, config.sip.listen, api.url, flows.flow.name, flows.current.version,
              config.central.uri or "none", config.store.path)
@@ -84,9 +107,10 @@ async def run_box(config: Config) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping: hanging up %d call(s)", len(router.tasks))
-    keeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await keeper
+    for task in (keeper, redial):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     await api.stop()
     await central.stop()
     await asyncio.to_thread(stack.stop)

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable
 
 from edgepbx.central.link import CentralLink
@@ -39,7 +40,10 @@ class CentralLost:
 class CallTask:
     def __init__(self, incoming: sip.IncomingCall, flow: Flow, config: Config, hop: ThreadHop,
                  catalogue: PromptCatalogue, store: Store, link: CentralLink, outage_flow: Flow,
-                 wait_flow: Flow | None = None) -> None:
+                 wait_flow: Flow | None = None, *, outbound: bool = False,
+                 carried: ivr.ForwardContext | None = None, prompt_files: dict[str, Path] | None = None) -> None:
+        """`outbound`: the box placed this call (a callback): no answering, `carried` is the
+        original call's context and `prompt_files` are prompts made for this call only."""
         self.uid = incoming.uid
         self.caller_uri = incoming.caller
         self.caller = caller_number(incoming.caller) or "anonymous"
@@ -49,13 +53,18 @@ class CallTask:
         self.catalogue = catalogue
         self.store = store
         self.flow = flow
-        self.session = CallSession(flow, config.ivr.language)
+        self.outbound = outbound
+        self.carried = carried
+        self.session = CallSession(flow, carried.language if carried else config.ivr.language,
+                                   carried.mode if carried else "normal", carried)
         self.known: DirectoryEntry | None = None
         self.link = link
         self.outage_flow = outage_flow
         self.wait_flow = wait_flow
-        self._wait_offered_for: str | None = None   # the queue a peak-load wait was announced for
+        self._wait_offered = False
+        self._queue = carried.queue if carried else None   # the queue a later forward goes to
         self._prompt_swap: dict[str, str] = {}
+        self._prompt_files = prompt_files or {}
         self.during_outage = False
         self._forward_kind: str | None = None   # "central" or "backup" while a forward is up
         self._messages = 0
@@ -74,10 +83,13 @@ class CallTask:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        log.info("call %s from %s to %s: ringing", self.uid, self.caller, self.called)
-        self.hop.send(sip.Answer(self.uid))
+        if self.outbound:
+            log.info("call %s to %s: calling back", self.uid, self.caller_uri)
+        else:
+            log.info("call %s from %s to %s: ringing", self.uid, self.caller, self.called)
+            self.hop.send(sip.Answer(self.uid))
         self.known = await self.store.lookup(self.caller) if self.caller != "anonymous" else None
-        if self.known is not None and self.known.language in self.flow.languages:
+        if self.known is not None and self.known.language in self.flow.languages and not self.outbound:
             self.session = CallSession(self.flow, self.known.language)  # the directory knows the caller
         try:
             await self._until_media()
@@ -157,7 +169,8 @@ class CallTask:
     async def _act(self, actions: list[ivr.Action]) -> None:
         for action in actions:
             if isinstance(action, ivr.Play):
-                files = tuple(self.catalogue.path(self._prompt_swap.get(pid, pid), lang) for pid, lang in action.prompts)
+                files = tuple(self._prompt_files.get(pid) or self.catalogue.path(self._prompt_swap.get(pid, pid), lang)
+                              for pid, lang in action.prompts)
                 self.hop.send(sip.PlayFiles(self.uid, action.token, files))
             elif isinstance(action, ivr.StopPlayback):
                 self.hop.send(sip.StopPlay(self.uid))
@@ -202,11 +215,12 @@ class CallTask:
                 await self._to_outage(loop.time(), "no central configured" if not uri else "central is down")
                 return
             wait = self.link.expected_wait(time.monotonic())
-            if self._wait_offered_for is not None:
-                action = ivr.Forward(replace(action.context, queue=self._wait_offered_for or None), action.target)
-            elif self.wait_flow is not None and wait >= self.config.central.announce_wait_over_s:
+            if (self.wait_flow is not None and not self._wait_offered and not self.outbound
+                    and wait >= self.config.central.announce_wait_over_s):
                 await self._offer_callback(loop.time(), action, wait)
                 return
+            if action.context.queue is None and self._queue is not None:
+                action = ivr.Forward(replace(action.context, queue=self._queue), action.target)
         self._forward_kind = action.target
         self.forward_target = uri
         headers = context_headers(action.context, box=self.config.box.name, call_uid=self.uid, caller=self.caller,
@@ -227,7 +241,8 @@ class CallTask:
         """Peak load: say the expected wait, then hold (forward) or take a callback instead."""
         assert self.wait_flow is not None
         log.info("call %s: central expects a %.0f s wait, offering a callback", self.uid, wait)
-        self._wait_offered_for = action.context.queue or ""
+        self._wait_offered = True
+        self._queue = action.context.queue
         self._prompt_swap = {"wait_3min": _wait_prompt(wait)}
         self.session = CallSession(self.wait_flow, self.session.language, self.session.mode, action.context)
         await self._act(self.session.start(now))
@@ -299,6 +314,14 @@ class CallRouter:
             log.exception("call %s task failed", task.uid)
         finally:
             self.tasks.pop(task.uid, None)
+
+    def start_outbound(self, task: CallTask) -> asyncio.Task:
+        """Run a call the box places itself; its SIP events arrive under `task.uid`."""
+        self.tasks[task.uid] = task
+        running = asyncio.get_running_loop().create_task(self._run(task), name=f"call-{task.uid}")
+        self._running.add(running)
+        running.add_done_callback(self._running.discard)
+        return running
 
     def central_lost(self) -> None:
         for task in list(self.tasks.values()):

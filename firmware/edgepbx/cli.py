@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "prompts":
             catalogue = PromptCatalogue(config.ivr.prompts)
-            names = (TEMPLATES if args.all_templates else (config.ivr.flow,)) + (config.central.outage_flow, "wait")
+            names = (TEMPLATES if args.all_templates else (config.ivr.flow,)) + (config.central.outage_flow, "wait", "callback_call")
             total = sum(catalogue.render(load_flow(name)) for name in names)
             print(f"prompts: {total} rendered into {config.ivr.prompts}")
             return 0

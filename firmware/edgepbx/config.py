@@ -14,7 +14,7 @@ from typing import Any
 
 LANGUAGES = ("zh", "en")
 TEMPLATES = ("ecommerce", "repair", "finance", "medical")
-SYSTEM_FLOWS = ("outage", "wait")  # built in, not business choices: survivable mode, peak-load wait
+SYSTEM_FLOWS = ("outage", "wait", "callback_call")  # built in, not business choices: survivable mode, peak-load wait
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_CALL_LEGS = 64  # PJSUA_MAX_CALLS in firmware/pjsua2/config_site.h
 
@@ -58,6 +58,9 @@ class CentralSection:
     probe_interval_s: float = 1.0
     outage_flow: str = "outage"
     announce_wait_over_s: float = 120.0
+    callback_uri: str = ""          # e.g. "sip:{number}@10.0.0.9": how the box calls callers back
+    callback_attempts: int = 3
+    callback_retry_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,13 @@ def _validate(config: Config) -> None:
     backup = config.central.backup_uri
     if backup and not (backup.startswith("sip:") or backup.startswith("sips:")):
         fail("[central] backup_uri", f"must be a sip: or sips: URI or empty, got {backup!r}")
+    cb = config.central.callback_uri
+    if cb and (not cb.startswith(("sip:", "sips:")) or "{number}" not in cb):
+        fail("[central] callback_uri", f"must be a sip: URI with {{number}} in it, or empty, got {cb!r}")
+    if not 1 <= config.central.callback_attempts <= 10:
+        fail("[central] callback_attempts", f"must be 1..10, got {config.central.callback_attempts}")
+    if not 5.0 <= config.central.callback_retry_s <= 86400.0:
+        fail("[central] callback_retry_s", f"must be 5..86400 seconds, got {config.central.callback_retry_s}")
     if not 0.2 <= config.central.probe_interval_s <= 30.0:
         fail("[central] probe_interval_s", f"must be 0.2..30 seconds, got {config.central.probe_interval_s}")
     if not 1.0 <= config.central.answer_timeout_s <= 120.0:

@@ -74,7 +74,8 @@ class Proc:
 
 class Box(Proc):
     def __init__(self, tmp: Path, flow: str = "ecommerce", central: str = "", language: str = "zh",
-                 prompts: Path = PROMPTS, extra: str = "", answer_timeout_s: float = 5.0) -> None:
+                 prompts: Path = PROMPTS, extra: str = "", answer_timeout_s: float = 5.0,
+                 central_extra: str = "") -> None:
         self.port = free_udp_port()
         self.api_port = free_tcp_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
@@ -92,6 +93,7 @@ path = "{self.db}"
 [central]
 uri = "{central}"
 answer_timeout_s = {answer_timeout_s}
+{central_extra}
 [ivr]
 flow = "{flow}"
 language = "{language}"

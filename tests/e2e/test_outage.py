@@ -176,3 +176,37 @@ def test_peak_load_announces_the_wait_and_offers_a_callback(tmp_path: Path) -> N
     assert (number, during_outage) == ("1001", 0) and '"wait_menu"' in path
     [forwarded] = central.calls()
     assert forwarded["headers"].get("X-EdgePBX-Call")
+
+
+def test_the_box_calls_outage_callers_back_once_central_returns(tmp_path: Path) -> None:
+    port = free_udp_port()
+    phone = Central(tmp_path / "phone" if (tmp_path / "phone").mkdir() is None else tmp_path)  # the caller's phone
+    box = Box(tmp_path, central=f"sip:queue@127.0.0.1:{port}", language="en",
+              central_extra=f'callback_uri = "sip:{{number}}@127.0.0.1:{phone.port}"\ncallback_retry_s = 5.0')
+    central = None
+    try:
+        ops = api(box)
+        wait_until(lambda: ops.get("/api/v1/status").json()["routing"] == "local", 8, "local")
+        subprocess.run([sys.executable, "-m", "edgepbx.tools.call", box.uri, "--dtmf", "1,1", "--wait", "3",
+                        "--gap", "2", "--hold", "6", "--from-user", "5550001"], cwd=tmp_path, check=True,
+                       capture_output=True, timeout=60)
+        assert ops.put("/api/v1/dialer", json={"enabled": True}).json()["enabled"] is True
+        time.sleep(1.0)
+        assert phone.calls() == []  # central is still down: nobody is called yet
+        central = Central(tmp_path, port=port)
+        wait_until(lambda: len(central.calls()) == 1, 40, "the callback reached central")
+        wait_until(lambda: sqlite3.connect(box.db).execute("SELECT dial_result FROM callbacks").fetchone()[0]
+                   == "connected", 10, "the callback marked connected")
+    finally:
+        assert box.stop() == 0, box.output
+        phone.stop()
+        if central is not None:
+            central.stop()
+    [rang] = phone.calls()
+    assert rang["uri"].startswith("<sip:edgepbx@") or "edgepbx" in rang["uri"]
+    assert "5550001" in rang["headers"].get("To", "")
+    [agent] = central.calls()
+    headers = {k.lower(): v for k, v in agent["headers"].items()}
+    assert "callback_for=" in headers["x-edgepbx-data"] and "called_at=" in headers["x-edgepbx-data"]
+    assert headers["x-edgepbx-path"].startswith("outage_menu,callback_confirm,callback_own")
+    assert "calling back" in box.output and "callback 1 to 5550001: connected" in box.output

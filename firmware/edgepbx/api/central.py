@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from edgepbx.api.auth import Client, need_read, need_write
 from edgepbx.api.context import BoxContext
-from edgepbx.api.models import EventOut, EventPage, ModeIn, ModeOut, WaitIn, WaitOut
+from edgepbx.api.models import DialerIn, DialerOut, EventOut, EventPage, ModeIn, ModeOut, WaitIn, WaitOut
 
 router = APIRouter(prefix="/api/v1", tags=["central"])
 
@@ -47,3 +47,26 @@ async def put_wait(body: WaitIn, request: Request) -> WaitOut:
     box.central.link.set_expected_wait(body.seconds, time.monotonic(), body.valid_for_s)
     box.synced()
     return WaitOut(seconds=body.seconds, announce_over_s=box.config.central.announce_wait_over_s)
+
+
+def _dialer(box: BoxContext) -> DialerOut:
+    c = box.config.central
+    return DialerOut(enabled=box.dialer.enabled, callback_uri=c.callback_uri, attempts=c.callback_attempts,
+                     retry_s=c.callback_retry_s)
+
+
+@router.get("/dialer", response_model=DialerOut, dependencies=[Depends(need_read)],
+            summary="Whether the box calls outage callers back itself")
+async def get_dialer(request: Request) -> DialerOut:
+    return _dialer(request.app.state.box)
+
+
+@router.put("/dialer", response_model=DialerOut, dependencies=[Depends(need_write)],
+            summary="Let the box call outage callers back itself once central is up (or stop it)")
+async def put_dialer(body: DialerIn, request: Request) -> DialerOut:
+    box: BoxContext = request.app.state.box
+    await box.dialer.set_enabled(body.enabled)
+    if body.enabled:
+        box.dialer.kick()
+    box.synced()
+    return _dialer(box)

@@ -19,6 +19,7 @@ class BoxContext:
     catalogue: PromptCatalogue
     active_calls: Callable[[], int] = lambda: 0
     central: Any = None   # the CentralService: .state ("up"/"down"/"none"), .mode, .link.routing, set_mode()
+    dialer: Any = None    # the CallbackDialer: .enabled, set_enabled(), kick()
     started_wall: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
     last_sync: float | None = None                # last time central changed or collected anything

@@ -205,3 +205,14 @@ class WaitIn(Strict):
 class WaitOut(BaseModel):
     seconds: float
     announce_over_s: float
+
+
+class DialerIn(Strict):
+    enabled: bool
+
+
+class DialerOut(BaseModel):
+    enabled: bool
+    callback_uri: str = Field(description="[central] callback_uri; empty: the box cannot dial out")
+    attempts: int
+    retry_s: float

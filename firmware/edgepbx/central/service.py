@@ -21,10 +21,11 @@ log = logging.getLogger("edgepbx.central")
 
 class CentralService:
     def __init__(self, config: Config, store: Store, on_lost: Callable[[], None],
-                 leds: StatusLeds | None = None) -> None:
+                 leds: StatusLeds | None = None, on_back: Callable[[], None] = lambda: None) -> None:
         self.config = config
         self.store = store
         self.on_lost = on_lost
+        self.on_back = on_back
         self.leds = leds
         self.link = CentralLink(bool(config.central.uri))
         self.prober: OptionsProber | None = None
@@ -70,6 +71,8 @@ class CentralService:
             task.add_done_callback(self._pending.discard)
             if (t.what == "routing" and t.new == "local") or (t.what == "link" and t.new == "down"):
                 self.on_lost()
+            if t.what == "routing" and t.new == "central":
+                self.on_back()
         if transitions:
             self._show()
 

@@ -63,6 +63,7 @@ class PromptCatalogue:
 
 def synthesise(text: str, language: str, out: Path) -> None:
     """espeak-ng → 8 kHz mono 16-bit WAV, written atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
         subprocess.run(["espeak-ng", "-v", VOICES[language], "-s", "150", "-w", str(raw), text],

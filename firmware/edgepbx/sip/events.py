@@ -101,6 +101,13 @@ class DropForward:
 
 
 @dataclass(frozen=True)
+class Dial:
+    """Call out (the box calling a caller back): the new leg is an IVR leg like an answered call."""
+    uid: str
+    uri: str
+
+
+@dataclass(frozen=True)
 class StartRecording:
     uid: str
     path: Path
@@ -116,5 +123,5 @@ class HangUp:
     uid: str
 
 
-SipCommand = (Answer | PlayFiles | StopPlay | ForwardTo | CancelForward | DropForward | StartRecording
+SipCommand = (Answer | PlayFiles | StopPlay | ForwardTo | CancelForward | DropForward | Dial | StartRecording
               | StopRecording | HangUp)

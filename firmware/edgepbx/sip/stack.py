@@ -177,8 +177,10 @@ class SipStack:
         except Exception:  # noqa: BLE001
             log.exception("hanging up at shutdown")
         for leg in self.legs.values():
-            leg.player = leg.tap = None
+            self._stop_recording(leg)
+            leg.player = leg.tap = None   # every media port must go before libDestroy
             leg.garbage.clear()
+        leg = None  # noqa: F841 - the loop variable would keep the last Call alive past libDestroy
         self.legs.clear()
         self.account.shutdown()
         del self.account
@@ -250,6 +252,9 @@ class SipStack:
 
     # ---- commands ---------------------------------------------------------------------------
     def _execute(self, command: ev.SipCommand) -> None:
+        if isinstance(command, ev.Dial):
+            self._dial(command)
+            return
         leg = self.legs.get(command.uid)
         if leg is None or leg.ended:
             return
@@ -326,6 +331,16 @@ class SipStack:
             out.ended = True
             leg.peer = None
             self.hop.post(ev.ForwardFailed(leg.uid, exc.reason))
+
+    def _dial(self, command: ev.Dial) -> None:
+        call = _Call(self, self.account, command.uid)
+        leg = _Leg(command.uid, call, inbound=True)  # "inbound": the IVR side, whoever called whom
+        self.legs[command.uid] = leg
+        try:
+            call.makeCall(command.uri, pj.CallOpParam(True))
+        except pj.Error as exc:
+            leg.ended = True
+            self.hop.post(ev.CallEnded(command.uid, exc.reason, 500))
 
     def _drop_forward(self, leg: _Leg, reason: str) -> None:
         peer = self.legs.get(leg.peer or "")

@@ -194,6 +194,19 @@ class Store:
             await db.executemany(f"DELETE FROM {table} WHERE id = ?", [(r["id"],) for r in rows])
         return rows
 
+    async def callbacks_to_dial(self, max_attempts: int, retry_after_s: float, now: float) -> list[dict[str, Any]]:
+        """Outage callbacks the box should place now: not connected, not collected, tries left."""
+        rows = await self._all(
+            "SELECT * FROM callbacks WHERE during_outage = 1 AND collected_at IS NULL"
+            " AND coalesce(dial_result, '') != 'connected' AND dial_attempts < ?"
+            " AND (dialed_at IS NULL OR dialed_at <= ?) ORDER BY id", (max_attempts, now - retry_after_s))
+        return [_decode(dict(r)) for r in rows]
+
+    async def note_dial(self, callback_id: int, result: str, at: float) -> None:
+        async with self._transaction() as db:
+            await db.execute("UPDATE callbacks SET dial_attempts = dial_attempts + 1, dialed_at = ?, dial_result = ?"
+                             " WHERE id = ?", (at, result, callback_id))
+
     # ---- events ---------------------------------------------------------------------------
 
     async def add_event(self, what: str, old: str, new: str, cause: str, at: float | None = None) -> int:

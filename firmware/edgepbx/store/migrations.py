@@ -91,3 +91,10 @@ MIGRATIONS.append(
         cause         TEXT NOT NULL
     )
     """)
+MIGRATIONS.append(
+    # 4: the box calling callers back itself once central is back
+    """
+    ALTER TABLE callbacks ADD COLUMN dial_attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE callbacks ADD COLUMN dialed_at REAL;
+    ALTER TABLE callbacks ADD COLUMN dial_result TEXT
+    """)
