@@ -215,3 +215,39 @@ type = "hangup"
     assert any(isinstance(a, RequestCallback) for a in actions)
     assert [a.prompts for a in actions if isinstance(a, Play)] == [(("agents_busy", "en"), ("callback_taken", "en"))]
     assert session.outcome == "callback_requested"
+
+
+def test_outage_message_records_until_hash_or_the_limit() -> None:
+    from edgepbx.ivr.events import Record, RecordingStopped, StopRecording
+    d = Driver("outage", "en")
+    d.start()
+    d.key("2")
+    assert d.session.node.id == "message" and isinstance(d.log[-1], Play)
+    [record] = d.done()
+    assert isinstance(record, Record) and record.max_seconds == 60 and d.session.deadline == 60.0
+    assert d.key("5") == []  # keys other than # are part of the message
+    assert d.key("#") == [StopRecording()]
+    d.log.clear()
+    d._take(d.session.handle(RecordingStopped(12.5), d.now))
+    assert d.session.outcome == "message_left" and d.session.node.id == "message_saved"
+    # the limit stops it too, and an empty recording is not a message
+    d2 = Driver("outage", "en")
+    d2.start()
+    d2.key("2")
+    d2.done()
+    assert d2.advance(60.0) == [StopRecording()]
+    d2._take(d2.session.handle(RecordingStopped(0.0), d2.now))
+    assert d2.session.outcome is None and d2.session.node.id == "message_saved"
+
+
+def test_outage_backup_forward_and_carried_context() -> None:
+    from edgepbx.ivr.events import ForwardContext
+    carried = ForwardContext(path=("language", "main", "operator"), language="en", data={"order_number": "42"},
+                             secret_fields=(), mode="normal", queue="sales")
+    session = CallSession(load_flow("outage"), "en", carried=carried)
+    session.start(0.0)
+    assert session.path[:4] == ["language", "main", "operator", "outage_menu"]
+    actions = session.handle(Digit("4"), 0.0)
+    token = next(a.token for a in actions if isinstance(a, Play))
+    [forward] = session.handle(PlaybackDone(token), 0.0)
+    assert isinstance(forward, Forward) and forward.target == "backup" and forward.context.data == {"order_number": "42"}

@@ -94,7 +94,7 @@ class CallTask:
         try:
             await self._until_media()
             self.answered_wall = time.time()
-            if self.link.routing == "local":
+            if self.config.central.uri and self.link.routing == "local":  # no central at all: the IVR runs
                 self.during_outage = True
                 self.session = CallSession(self.outage_flow, self.session.language, self.session.mode)
             log.info("call %s answered (flow %s, language %s)", self.uid, self.session.flow.name, self.session.language)

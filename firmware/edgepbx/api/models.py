@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 NUMBER = r"^\+?[0-9*#]{1,32}$"
 
@@ -208,7 +208,7 @@ class WaitOut(BaseModel):
 
 
 class DialerIn(Strict):
-    enabled: bool
+    enabled: StrictBool
 
 
 class DialerOut(BaseModel):

@@ -40,7 +40,7 @@ class CallSession:
         self.mode = mode
         self.path: list[str] = list(carried.path) if carried else []
         self.data: dict[str, str] = dict(carried.data) if carried else {}  # non-secret collected fields
-        self._secrets: dict[str, str] = {}   # secret fields: held for the call only, never shown
+        self._secrets: dict[str, str] = dict.fromkeys(carried.secret_fields, "") if carried else {}  # held for the call only
         self.outcome: str | None = None
         self.deadline: float | None = None
         self.node: Node = flow.nodes[flow.start]

@@ -57,6 +57,13 @@ class _Call(pj.Call):
         self.media = call_audio(self) is not None
 
 
+def _hangup(call: pj.Call) -> None:
+    try:
+        call.hangup(pj.CallOpParam())
+    except pj.Error:
+        pass  # the box hung up first
+
+
 def _rx_jitter(call: pj.Call) -> dict[str, float] | None:
     """RFC 3550 interarrival jitter of the audio the box sent us (mean and worst), in ms."""
     try:
@@ -145,10 +152,10 @@ def main(argv: list[str] | None = None) -> int:
                 sent += 1
             if hang_at is not None and now >= hang_at:
                 jitter = _rx_jitter(call)
-                call.hangup(pj.CallOpParam())
+                _hangup(call)
                 hang_at = None
         if not call.disconnected:
-            call.hangup(pj.CallOpParam())
+            _hangup(call)
             for _ in range(50):
                 ep.libHandleEvents(10)
         result = {
