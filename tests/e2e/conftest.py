@@ -1,9 +1,11 @@
+from typing import Iterator
+
 import pytest
 
 from edgepbx.config import SYSTEM_FLOWS, TEMPLATES
 from edgepbx.ivr.flow import load_flow
 from edgepbx.ivr.prompts import PromptCatalogue
-from tests.e2e.support import PROMPTS
+from tests.e2e.support import PROMPTS, STARTED
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -12,3 +14,16 @@ def rendered_prompts() -> None:
     catalogue = PromptCatalogue(PROMPTS)
     for name in TEMPLATES + SYSTEM_FLOWS:
         catalogue.render(load_flow(name))
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes() -> Iterator[None]:
+    """A failed assertion must not leave a box or a central running into the next test
+    (processes of module-scoped fixtures were started before this and are left alone)."""
+    first = len(STARTED)
+    yield
+    for proc in STARTED[first:]:
+        if proc.proc.poll() is None:
+            proc.proc.kill()
+            proc.proc.wait()
+    del STARTED[first:]

@@ -31,10 +31,14 @@ def free_tcp_port() -> int:
         return s.getsockname()[1]
 
 
+STARTED: list["Proc"] = []  # every child a test started; conftest kills any left running
+
+
 class Proc:
     """A child process whose output is collected line by line."""
 
     def __init__(self, args: list[str], cwd: Path) -> None:
+        STARTED.append(self)
         self.lines: list[str] = []
         self.proc = subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
