@@ -39,15 +39,16 @@ def locate(recording: np.ndarray, prompt: np.ndarray, rate: int, seconds: float 
 
     One-second windows from the start of the prompt and half a second and a second into it are
     each matched, and the best counts: the caller's jitter buffer may stretch or squeeze the
-    first frames of a new audio stream, which garbles the start but not what follows.
+    first frames of a new audio stream, which garbles the start but not what follows. (Windows
+    shorter than a second would match other prompts that share words, such as "press one".)
     """
     start = _loud_start(prompt)
     n = int(rate * seconds)
     best = (0.0, 0.0)
-    for skip in (0, n // 2, n):
-        window = prompt[start + skip:start + skip + n]
-        if skip and len(window) < n:
-            break
+    for skip, length in ((0, n), (n // 2, n), (n, n)):
+        window = prompt[start + skip:start + skip + length]
+        if skip and len(window) < length:
+            continue
         at, score = _match(recording, window)
         if score > best[1]:
             best = (max(at - skip, 0) / rate, score)

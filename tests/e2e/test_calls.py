@@ -53,7 +53,7 @@ def test_inband_secret_digits_without_central_reach_the_outage_menu_and_are_mask
     box = Box(tmp_path, flow="finance")
     try:
         result = place_call(box.uri, "2,2,+1,6,5,4,3,2,1,+1,1,1,2,2,3,3", tmp_path / "heard.wav",
-                            inband=True, gap=1.0, hold=20, cwd=tmp_path)
+                            inband=True, gap=1.5, hold=20, cwd=tmp_path)  # each prompt heard >1 s
     finally:
         assert box.stop() == 0, box.output
     assert result["answered"]
