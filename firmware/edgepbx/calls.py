@@ -160,6 +160,9 @@ class CallTask:
                 self.hop.send(sip.DropForward(self.uid, "central lost"))
         elif isinstance(event, sip.RecordingFinished):
             await self._message_done(event, now)
+        elif isinstance(event, sip.CentralWait):
+            log.info("call %s: central expects a %d s wait", self.uid, event.seconds)
+            self.link.set_expected_wait(event.seconds, time.monotonic())
 
     def _cancel_forward_timer(self) -> None:
         if self._forward_timer is not None:

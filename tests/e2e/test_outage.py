@@ -210,3 +210,17 @@ def test_the_box_calls_outage_callers_back_once_central_returns(tmp_path: Path) 
     assert "callback_for=" in headers["x-edgepbx-data"] and "called_at=" in headers["x-edgepbx-data"]
     assert headers["x-edgepbx-path"].startswith("outage_menu,callback_confirm,callback_own")
     assert "calling back" in box.output and "callback 1 to 5550001: connected" in box.output
+
+
+def test_central_can_give_its_wait_in_a_header_on_ringing(tmp_path: Path) -> None:
+    central = Central(tmp_path, "--answer-after", "2", "--wait-header", "700")
+    box = Box(tmp_path, central=central.uri, language="en")
+    try:
+        ops = api(box)
+        place_call(box.uri, "0", tmp_path / "first.wav", wait=2, hold=6, cwd=tmp_path)  # forwarded, learns the wait
+        assert ops.get("/api/v1/status").json()["expected_wait_s"] == 700
+        place_call(box.uri, "0,+6,2", tmp_path / "second.wav", wait=2, hold=6, cwd=tmp_path)
+    finally:
+        assert box.stop() == 0, box.output
+        central.stop()
+    heard_in_order(tmp_path / "second.wav", [("wait_10min", "en"), ("wait_menu", "en"), ("callback_taken", "en")])

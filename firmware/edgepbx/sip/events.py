@@ -45,6 +45,12 @@ class ForwardFailed:
 
 
 @dataclass(frozen=True)
+class CentralWait:
+    uid: str           # the caller's leg whose forward carried it
+    seconds: int
+
+
+@dataclass(frozen=True)
 class RecordingFinished:
     uid: str
     path: Path
@@ -59,7 +65,7 @@ class CallEnded:
 
 
 SipEvent = (IncomingCall | MediaReady | DigitReceived | PlaybackFinished | ForwardAnswered | ForwardFailed
-            | RecordingFinished | CallEnded)
+            | CentralWait | RecordingFinished | CallEnded)
 
 
 # ---- commands, executed on the pjsua2 thread -------------------------------------------------------

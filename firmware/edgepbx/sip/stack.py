@@ -26,6 +26,7 @@ from edgepbx.sip.headers import parse_sip_headers
 from edgepbx.sip.hop import ThreadHop
 
 log = logging.getLogger("edgepbx.sip")
+WAIT_HEADER = "X-EdgePBX-Wait"  # central's expected wait (seconds), on its ringing or answer
 POLL_MS = 10
 
 
@@ -88,7 +89,10 @@ class _Call(pj.Call):
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
         try:
-            self.stack._on_call_state(self.uid)
+            message = ""
+            if prm.e.type == pj.PJSIP_EVENT_TSX_STATE and prm.e.body.tsxState.type == pj.PJSIP_EVENT_RX_MSG:
+                message = prm.e.body.tsxState.src.rdata.wholeMsg  # central's 18x/200, with its headers
+            self.stack._on_call_state(self.uid, message)
         except Exception:  # noqa: BLE001
             log.exception("call state handler")
 
@@ -202,11 +206,15 @@ class SipStack:
         call.answer(prm)
         self.hop.post(ev.IncomingCall(uid, info.remoteUri, info.localUri, parse_sip_headers(whole_msg)))
 
-    def _on_call_state(self, uid: str) -> None:
+    def _on_call_state(self, uid: str, message: str = "") -> None:
         leg = self.legs.get(uid)
         if leg is None or leg.ended:
             return
         info = leg.call.getInfo()
+        if message and not leg.inbound and leg.peer:
+            wait = parse_sip_headers(message).get(WAIT_HEADER, "")
+            if wait.isdigit():
+                self.hop.post(ev.CentralWait(leg.peer, int(wait)))
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and not leg.inbound and leg.peer:
             self.hop.post(ev.ForwardAnswered(leg.peer))
         if info.state != pj.PJSIP_INV_STATE_DISCONNECTED:

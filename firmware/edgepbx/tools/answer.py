@@ -53,6 +53,10 @@ class _Account(pj.Account):
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
         op = pj.CallOpParam()
         op.statusCode = 180 if self.args.no_answer or self.args.answer_after else 200
+        if self.args.wait_header is not None:  # tell the box our expected wait, as a queue would
+            header = pj.SipHeader()
+            header.hName, header.hValue = "X-EdgePBX-Wait", str(self.args.wait_header)
+            op.txOption.headers.append(header)
         call.answer(op)
         if self.args.answer_after and not self.args.no_answer:
             call.answer_at = time.monotonic() + self.args.answer_after
@@ -65,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls-log", default="/dev/stdout", help="append one JSON line per call here")
     p.add_argument("--no-answer", action="store_true", help="ring, never answer")
     p.add_argument("--answer-after", type=float, default=0.0, metavar="SECONDS", help="ring this long, then answer")
+    p.add_argument("--wait-header", type=int, metavar="SECONDS", help="send X-EdgePBX-Wait: SECONDS when ringing")
     args = p.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     handle = create_endpoint(host, int(port), 32)
