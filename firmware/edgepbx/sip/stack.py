@@ -30,6 +30,16 @@ WAIT_HEADER = "X-EdgePBX-Wait"  # central's expected wait (seconds), on its ring
 POLL_MS = 10
 
 
+def _disconnect(src: pj.AudioMedia | None, dst: pj.AudioMedia | None) -> None:
+    """Stop `src` transmitting to `dst`; either may already be gone (the call ended)."""
+    if src is None or dst is None:
+        return
+    try:
+        src.stopTransmit(dst)
+    except pj.Error:
+        pass
+
+
 class _Tap(pj.AudioMediaPort):
     """Caller audio → in-band DTMF. Runs in pjmedia's clock thread: no pjsua2 calls, no logging."""
 
@@ -314,12 +324,7 @@ class SipStack:
         if player is None:
             return
         player.finished = True  # a late EOF must not report a stopped prompt as finished
-        try:
-            audio = call_audio(leg.call) if not leg.ended else None
-            if audio is not None:
-                player.stopTransmit(audio)
-        except pj.Error:
-            pass
+        _disconnect(player, call_audio(leg.call) if not leg.ended else None)
         leg.garbage.append(player)
 
     def _forward(self, leg: _Leg, command: ev.ForwardTo) -> None:
@@ -356,12 +361,8 @@ class SipStack:
             return
         if leg.bridged:
             a, b = call_audio(leg.call), call_audio(peer.call)
-            for src, dst in ((a, b), (b, a)):
-                if src is not None and dst is not None:
-                    try:
-                        src.stopTransmit(dst)
-                    except pj.Error:
-                        pass
+            _disconnect(a, b)
+            _disconnect(b, a)
         leg.bridged = peer.bridged = False
         leg.peer = None           # the peer's DISCONNECTED must not hang the caller up
         peer.peer = None
@@ -386,12 +387,7 @@ class SipStack:
             return
         leg.recorder = leg.recording = None
         seconds = time.monotonic() - leg.recording_since
-        try:
-            audio = call_audio(leg.call) if not leg.ended else None
-            if audio is not None:
-                audio.stopTransmit(recorder)
-        except pj.Error:
-            pass
+        _disconnect(call_audio(leg.call) if not leg.ended else None, recorder)
         del recorder  # closing the recorder writes the WAV header
         try:
             with open(path, "rb") as f:
