@@ -14,6 +14,8 @@ APT_PACKAGES := build-essential pkg-config swig uuid-dev libssl-dev libasound2-d
 # Tests and benchmarks only: real speech and music for DTMF talk-off, and spandsp, the
 # reference receiver the benchmark measures beside ours.
 APT_TEST_PACKAGES := asterisk-core-sounds-en-wav asterisk-moh-opsound-wav libspandsp2 openssl
+# Training the voice-key models only: more synthetic voices (flite, festival) for the corpus.
+APT_TRAIN_PACKAGES := flite festival festvox-kallpc8k festvox-kdlpc8k festvox-us-slt-hts asterisk-core-sounds-en-wav
 
 # pjproject 2.17 source release. Official download for machines without ../shared:
 # https://github.com/pjsip/pjproject/archive/refs/tags/2.17.tar.gz (repack with
@@ -22,7 +24,7 @@ PJ_TARBALL ?= ../shared/vendor/pjproject-2.17.tar.gz
 PJ_SHA256 := 6e9b2e0ae40bb6b98bca015abdc549d2f18ab2712c1ff140ac521f95f8c3d953
 PJ_CACHE ?= $(or $(XDG_CACHE_HOME),$(if $(HOME),$(HOME)/.cache,$(CURDIR)/.stamps/cache))/edgepbx/pjsua2
 
-.PHONY: all setup run test bench prompts apt openapi clean distclean
+.PHONY: all setup run test bench prompts apt openapi voicekey-model clean distclean
 all: setup
 
 # Installs what is missing of a package list (idempotent: dpkg is asked first).
@@ -41,6 +43,8 @@ apt: .stamps/apt
 	$(call apt_install,$(APT_PACKAGES))
 .stamps/apt-test: Makefile
 	$(call apt_install,$(APT_TEST_PACKAGES))
+.stamps/apt-train: Makefile
+	$(call apt_install,$(APT_TRAIN_PACKAGES))
 
 $(PY): | .stamps/apt
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +90,15 @@ bench: setup .stamps/apt-test
 # The sync API's OpenAPI document, generated from the code and committed for central's tools.
 openapi: setup
 	$(VENV)/bin/edgepbx api openapi > firmware/edgepbx/api/openapi.json
+
+# Voice-key networks (firmware/edgepbx/dsp/voicekey/models/*.npz, committed): renders the
+# synthetic corpus, reports leave-one-speaker-out accuracy on the real recordings, trains on
+# everything. Seeded: the same corpus gives the same weights. Takes about 25 minutes.
+voicekey-model: setup .stamps/apt-train
+	$(PIP) install -e '.[train]'
+	$(PY) firmware/training/voicekey_corpus.py
+	$(PY) firmware/training/voicekey_train.py --lang en --loso
+	$(PY) firmware/training/voicekey_train.py --lang zh
 
 clean:
 	rm -rf build firmware/edgepbx/dsp/*.so firmware/*.egg-info .stamps/install .pytest_cache

@@ -6,6 +6,7 @@ extensions = [
     Extension("edgepbx.dsp._dtmf", ["cext/dtmf.pyx"], include_dirs=["cext"], depends=["cext/dtmf_correlate.h"],
               extra_compile_args=["-O3"]),
     Extension("edgepbx.dsp._features", ["cext/features.pyx"], extra_compile_args=["-O3"]),
+    Extension("edgepbx.dsp._voicekey", ["cext/voicekey.pyx"], extra_compile_args=["-O3"]),
     # C++: reads pjsua2's std::vector<unsigned char> frame buffers in place.
     Extension("edgepbx.dsp._vector", ["cext/vector.pyx"], language="c++", extra_compile_args=["-O2"]),
 ]

@@ -22,6 +22,9 @@ from edgepbx.ivr.flow import load_flow
 from edgepbx.panel.leds import StatusLeds
 from edgepbx.panel.pins import load_pins
 from edgepbx.ivr.prompts import PromptCatalogue
+from edgepbx.ivr.voice_examples import VoiceExamples
+from edgepbx.dsp.voicekey.model import load as load_voice_model
+from edgepbx.dsp.voicekey.vocabulary import LANGUAGES as VOICE_LANGUAGES
 from edgepbx.sip.hop import ThreadHop
 from edgepbx.sip.stack import SipStack
 from edgepbx.store import Store
@@ -66,12 +69,16 @@ async def run_box(config: Config) -> None:
         await store.close()
         raise
     loop = asyncio.get_running_loop()
+    voice_examples = VoiceExamples(config.ivr.voice_examples)
+    for language in VOICE_LANGUAGES:     # loaded now, not on a call's first spoken word
+        load_voice_model(language)
     router = CallRouter(lambda incoming: CallTask(incoming, flows.flow, config, hop, catalogue, store,
-                                                  central.link, outage, wait))
+                                                  central.link, outage, wait, voice_examples=voice_examples))
 
     async def place_callback(uid: str, uri: str, carried: ForwardContext, files: dict[str, Path]) -> str | None:
         task = CallTask(sip_events.IncomingCall(uid, uri, "callback"), callback_flow, config, hop, catalogue, store,
-                        central.link, outage, outbound=True, carried=carried, prompt_files=files)
+                        central.link, outage, outbound=True, carried=carried, prompt_files=files,
+                        voice_examples=voice_examples)
         running = router.start_outbound(task)
         hop.send(sip_events.Dial(uid, uri))
         while not running.done() and task.session.outcome != "forwarded":  # an agent has them: done
@@ -85,7 +92,7 @@ async def run_box(config: Config) -> None:
     hop: ThreadHop = ThreadHop(loop, router.deliver)
     stack = SipStack(config.sip, hop)
     box = BoxContext(config, store, flows, catalogue, active_calls=lambda: len(router.tasks), central=central,
-                     dialer=dialer)
+                     dialer=dialer, voice_examples=voice_examples)
     api = ApiServer(box)
     try:
         await dialer.load()

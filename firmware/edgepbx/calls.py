@@ -18,6 +18,7 @@ from edgepbx.ivr import events as ivr
 from edgepbx.ivr.engine import CallSession
 from edgepbx.ivr.flow import Flow
 from edgepbx.ivr.prompts import PromptCatalogue
+from edgepbx.ivr.voice_examples import VoiceExamples
 from edgepbx.sip import events as sip
 from edgepbx.sip.digits import DigitMerger
 from edgepbx.sip.headers import caller_number, context_headers
@@ -41,7 +42,8 @@ class CallTask:
     def __init__(self, incoming: sip.IncomingCall, flow: Flow, config: Config, hop: ThreadHop,
                  catalogue: PromptCatalogue, store: Store, link: CentralLink, outage_flow: Flow,
                  wait_flow: Flow | None = None, *, outbound: bool = False,
-                 carried: ivr.ForwardContext | None = None, prompt_files: dict[str, Path] | None = None) -> None:
+                 carried: ivr.ForwardContext | None = None, prompt_files: dict[str, Path] | None = None,
+                 voice_examples: VoiceExamples | None = None) -> None:
         """`outbound`: the box placed this call (a callback): no answering, `carried` is the
         original call's context and `prompt_files` are prompts made for this call only."""
         self.uid = incoming.uid
@@ -51,6 +53,7 @@ class CallTask:
         self.config = config
         self.hop = hop
         self.catalogue = catalogue
+        self.voice_examples = voice_examples
         self.store = store
         self.flow = flow
         self.outbound = outbound
@@ -137,6 +140,9 @@ class CallTask:
             shown = "*" if self.session.secret_input else event.digit
             log.info("call %s key %s (%s)", self.uid, shown, event.source)
             await self._act(self.session.handle(ivr.Digit(event.digit), now))
+        elif isinstance(event, sip.VoiceKeyHeard):
+            log.info("call %s said %s (voice, confidence %.2f)", self.uid, event.key, event.confidence)
+            await self._act(self.session.handle(ivr.VoiceKey(event.key, event.confidence), now))
         elif isinstance(event, sip.PlaybackFinished):
             await self._act(self.session.handle(ivr.PlaybackDone(event.token), now))
         elif isinstance(event, sip.ForwardAnswered):
@@ -177,6 +183,9 @@ class CallTask:
                 self.hop.send(sip.PlayFiles(self.uid, action.token, files))
             elif isinstance(action, ivr.StopPlayback):
                 self.hop.send(sip.StopPlay(self.uid))
+            elif isinstance(action, ivr.Listen):
+                examples = self.voice_examples.load(action.language) if action.vocabulary and self.voice_examples else {}
+                self.hop.send(sip.ListenFor(self.uid, action.language, action.vocabulary, action.digit_string, examples))
             elif isinstance(action, ivr.Entered):
                 log.info("call %s at %s (%s)", self.uid, action.node, action.type)
             elif isinstance(action, ivr.Collected):

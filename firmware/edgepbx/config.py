@@ -68,6 +68,7 @@ class IvrSection:
     flow: str = "ecommerce"
     language: str = "zh"
     prompts: Path = Path("var/prompts")
+    voice_examples: Path = Path("var/voicekeys")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHES = ("dtmf", "api", "central", "calls")
+BENCHES = ("dtmf", "voicekey", "api", "central", "calls")
 
 
 def main(argv: list[str] | None = None) -> int:

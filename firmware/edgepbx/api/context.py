@@ -8,6 +8,7 @@ from typing import Any, Callable
 from edgepbx.config import Config
 from edgepbx.flows import ActiveFlow
 from edgepbx.ivr.prompts import PromptCatalogue
+from edgepbx.ivr.voice_examples import VoiceExamples
 from edgepbx.store import Store
 
 
@@ -20,6 +21,7 @@ class BoxContext:
     active_calls: Callable[[], int] = lambda: 0
     central: Any = None   # the CentralService: .state ("up"/"down"/"none"), .mode, .link.routing, set_mode()
     dialer: Any = None    # the CallbackDialer: .enabled, set_enabled(), kick()
+    voice_examples: VoiceExamples | None = None
     started_wall: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
     last_sync: float | None = None                # last time central changed or collected anything

@@ -124,6 +124,17 @@ class PromptList(BaseModel):
     items: list[PromptOut]
 
 
+class VoiceExampleOut(BaseModel):
+    language: str
+    key: str
+    name: str
+    duration_s: float
+
+
+class VoiceExampleList(BaseModel):
+    items: list[VoiceExampleOut]
+
+
 class DirectoryEntryIn(Strict):
     number: str = Field(pattern=NUMBER)
     name: str = Field(default="", max_length=100)

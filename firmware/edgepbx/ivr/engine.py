@@ -10,9 +10,10 @@ from __future__ import annotations
 from enum import Enum
 
 from edgepbx.ivr.events import (Action, CallerHungUp, Collected, Digit, Entered, Event, Forward,
-                                ForwardContext, ForwardResult, Hangup, Play, PlaybackDone, Record,
-                                RecordingStopped, RequestCallback, StopPlayback, StopRecording, Timeout)
-from edgepbx.ivr.flow import Flow, Node
+                                ForwardContext, ForwardResult, Hangup, Listen, Play, PlaybackDone, Record,
+                                RecordingStopped, RequestCallback, StopPlayback, StopRecording, Timeout,
+                                VoiceKey)
+from edgepbx.ivr.flow import GLOBAL_ACTIONS, VOICE_SHORTCUTS, Flow, Node
 
 SECRET_MASK = "***"
 
@@ -25,6 +26,7 @@ class Phase(Enum):
     BRIDGED = "bridged"        # talking to central
     RECORDING = "recording"    # the caller is leaving a message, `deadline` at its limit
     SAVING = "saving"          # message stopped, waiting for the file to be closed
+    CONFIRM = "confirm"        # reading back a spoken number, waiting for yes (1) or no (2)
     CLOSING = "closing"        # last prompt before hanging up
     DONE = "done"
 
@@ -50,6 +52,8 @@ class CallSession:
         self._failures = 0
         self._token = 0
         self._playing: int | None = None
+        self._listening: Listen | None = None
+        self._hinted: set[str] = set()
 
     # ---- public interface ------------------------------------------------------------------
     @property
@@ -78,7 +82,11 @@ class CallSession:
                 self.outcome = "abandoned"
             return []
         if isinstance(event, Digit):
+            if self.phase is Phase.CONFIRM:
+                return self._on_confirm(event.digit, now)
             return self._on_digit(event.digit, now)
+        if isinstance(event, VoiceKey):
+            return self._on_voice(event.key, now)
         if isinstance(event, PlaybackDone):
             return self._on_playback_done(event.token, now) if event.token == self._playing else []
         if isinstance(event, Timeout):
@@ -109,6 +117,38 @@ class CallSession:
         self._playing = None
         return [StopPlayback()]
 
+    @property
+    def voice_keys(self) -> bool:
+        """Whether callers may say keys here: the node (or else the flow) turns it on;
+        visually-impaired mode always has it."""
+        if self.mode == "visually_impaired":
+            return True
+        return self.node.voice_keys if self.node.voice_keys is not None else self.flow.voice_keys
+
+    def _listen(self, vocabulary: tuple[str, ...], digit_string: bool = False) -> list[Action]:
+        """Tell the edge what to listen for, when that changes."""
+        wanted = Listen(self.language, vocabulary if self.voice_keys else (), digit_string and self.voice_keys)
+        if wanted == self._listening or (self._listening is None and not wanted.vocabulary):
+            return []
+        self._listening = wanted
+        return [wanted]
+
+    def _vocabulary(self, node: Node) -> tuple[str, tuple[str, ...]] | None:
+        """(kind, words) a node listens for: the keys that do something there, and the shortcuts."""
+        shortcuts = tuple(w for w in VOICE_SHORTCUTS if w in self.flow.voice_shortcuts)
+        if node.type == "menu":
+            keys = {k for k in node.options if k.isdigit()} | {k for k in self.flow.global_keys if k.isdigit()}
+            yes_no = ("yes", "no") if {"1", "2"} <= set(node.options) else ()   # "press 1 or say yes"
+            return "keys", tuple(sorted(keys)) + yes_no + shortcuts
+        if node.type == "language":
+            return "keys", tuple(sorted(k for k in node.options if k.isdigit()))
+        if node.type == "collect":
+            # A secret is typed, not said aloud: only the shortcuts are heard there.
+            return ("keys", shortcuts) if node.secret else ("string", tuple("0123456789") + shortcuts)
+        if node.type == "play":
+            return "keys", shortcuts
+        return None
+
     def _timeout(self, name: str) -> float:
         override = getattr(self.node, name)
         return override if override is not None else getattr(self.flow, name)
@@ -129,9 +169,15 @@ class CallSession:
         if node.type == "menu" and push and (not self._menus or self._menus[-1] != node_id):
             self._menus.append(node_id)
         actions: list[Action] = [Entered(node_id, node.type)]
+        listening = self._vocabulary(node)
+        actions += self._listen(listening[1], listening[0] == "string") if listening else self._listen(())
         if node.type in ("menu", "collect", "language", "play"):
             self.phase = Phase.PROMPT
-            return actions + self._play(node.prompt, barge_in=True)
+            prompts = node.prompt
+            if node.type == "menu" and self.voice_keys and node.id not in self._hinted:
+                self._hinted.add(node.id)       # "...or say the number", once per menu
+                prompts += ("voice_hint",)
+            return actions + self._play(prompts, barge_in=True)
         if node.type == "message":
             self.phase = Phase.PROMPT
             return actions + self._play(node.prompt, barge_in=False)
@@ -168,10 +214,15 @@ class CallSession:
         if self._failures >= self.flow.max_failures:
             return self._enter(self.flow.fallback, now)
         self.phase = Phase.PROMPT
-        return self._play(("sorry",) + self.node.prompt, barge_in=True)
+        listening = self._vocabulary(self.node)     # after a read-back, the node's own words again
+        relisten = self._listen(listening[1], listening[0] == "string") if listening else []
+        return relisten + self._play(("sorry",) + self.node.prompt, barge_in=True)
 
     def _global(self, key: str, now: float) -> list[Action]:
-        action = self.flow.global_keys[key]
+        return self._shortcut(self.flow.global_keys[key], now)
+
+    def _shortcut(self, action: str, now: float) -> list[Action]:
+        """A key or word valid at every level: "repeat", "back", or a node to go to."""
         stop = self._stop()
         if action == "repeat":
             self.phase = Phase.PROMPT
@@ -206,6 +257,53 @@ class CallSession:
                 return self._stop() + self._enter(node.next, now)
             return self._stop() + self._failure(now)
         return []  # play nodes: only global keys act
+
+    def _on_voice(self, key: str, now: float) -> list[Action]:
+        """A spoken key acts exactly as the pressed key would; words not listened for do nothing."""
+        heard = self._listening
+        if heard is None or self.phase not in (Phase.PROMPT, Phase.WAIT, Phase.CONFIRM):
+            return []
+        if self.phase is Phase.CONFIRM:
+            return self._on_confirm({"yes": "1", "no": "2"}.get(key, key), now)
+        if heard.digit_string and key.isdigit():
+            return self._heard_string(key, now)
+        if key not in heard.vocabulary:
+            return []
+        if key in self.flow.voice_shortcuts:
+            action = self.flow.voice_shortcuts[key]
+            if action in GLOBAL_ACTIONS or action in self.flow.nodes:
+                return self._shortcut(action, now)
+        if key in ("yes", "no"):
+            key = "1" if key == "yes" else "2"
+        return self._on_digit(key, now) if key.isdigit() else []
+
+    def _heard_string(self, digits: str, now: float) -> list[Action]:
+        """A number said aloud in a collect node: read it back and ask for confirmation."""
+        node = self.node
+        actions = self._stop()
+        self._buffer = digits[: node.max_digits]
+        self.phase = Phase.CONFIRM
+        self.deadline = None
+        readback = ("heard",) + tuple(f"digit_{d}" for d in self._buffer) + ("heard_confirm",)
+        actions += self._listen(("1", "2", "yes", "no"))
+        self._token += 1
+        self._playing = self._token
+        return actions + [Play(self._token, tuple((p, self.language) for p in readback), True)]
+
+    def _on_confirm(self, key: str, now: float) -> list[Action]:
+        if key == "1":
+            actions = self._stop_confirm()
+            return actions + self._complete(now)
+        if key == "2":
+            self._buffer = ""
+            return self._stop_confirm() + self._enter(self.node.id, now, push=False)
+        return []
+
+    def _stop_confirm(self) -> list[Action]:
+        if self._playing is None:
+            return []
+        self._playing = None
+        return [StopPlayback()]
 
     def _collect_digit(self, digit: str, now: float) -> list[Action]:
         node = self.node
@@ -245,6 +343,9 @@ class CallSession:
             return [Hangup(self.outcome or "completed")]
         if self.phase is Phase.PRE_FORWARD:
             return self._forward()
+        if self.phase is Phase.CONFIRM:
+            self.deadline = now + self._timeout("first_digit_timeout_s")
+            return []
         if self.phase is not Phase.PROMPT:
             return []
         if node.type in ("play", "callback"):
@@ -274,6 +375,9 @@ class CallSession:
         node = self.node
         if self.phase is Phase.RECORDING:
             return self._stop_recording()
+        if self.phase is Phase.CONFIRM:       # no answer to "is that right?": ask for the number again
+            self._buffer = ""
+            return self._failure(now)
         if self.phase is not Phase.WAIT:
             return []
         if node.type == "language":

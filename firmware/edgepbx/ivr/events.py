@@ -12,6 +12,14 @@ class Digit:
 
 
 @dataclass(frozen=True)
+class VoiceKey:
+    """A key word the caller said: "0".."9", "back", "operator", "repeat", "lost_card", "yes",
+    "no", or a whole digit string (collect nodes listen for strings)."""
+    key: str
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
 class PlaybackDone:
     token: int  # the Play action's token; stale tokens (stopped prompts) are ignored
 
@@ -38,7 +46,7 @@ class CallerHungUp:
     pass
 
 
-Event = Digit | PlaybackDone | Timeout | ForwardResult | RecordingStopped | CallerHungUp
+Event = Digit | VoiceKey | PlaybackDone | Timeout | ForwardResult | RecordingStopped | CallerHungUp
 
 
 # ---- actions returned by the engine ---------------------------------------------------------
@@ -90,6 +98,15 @@ class RequestCallback:
 
 
 @dataclass(frozen=True)
+class Listen:
+    """Which spoken keys to listen for from now on (empty: none). `digit_string`: a collect
+    node wants the whole string the caller says, digit by digit."""
+    language: str
+    vocabulary: tuple[str, ...]
+    digit_string: bool = False
+
+
+@dataclass(frozen=True)
 class Hangup:
     reason: str
 
@@ -109,4 +126,5 @@ class Collected:
     secret: bool = False
 
 
-Action = Play | StopPlayback | Forward | RequestCallback | Record | StopRecording | Hangup | Entered | Collected
+Action = (Play | StopPlayback | Forward | RequestCallback | Record | StopRecording | Listen | Hangup | Entered
+          | Collected)

@@ -22,17 +22,21 @@ KEYS = "0123456789*#"
 NODE_TYPES = ("language", "menu", "collect", "play", "forward", "callback", "message", "hangup")
 FORWARD_TARGETS = ("central", "backup")
 GLOBAL_ACTIONS = ("back", "repeat")
-SYSTEM_PROMPTS = ("sorry", "agents_busy")  # the engine itself plays these
+VOICE_PROMPTS = ("voice_hint", "heard", "heard_confirm") + tuple(f"digit_{d}" for d in "0123456789")
+SYSTEM_PROMPTS = ("sorry", "agents_busy") + VOICE_PROMPTS  # the engine itself plays these
+# Spoken shortcuts valid at every level when voice keys are on: what each does (a node id,
+# "back" or "repeat"). "operator" defaults to what key 0 does; "lost_card" only where named.
+VOICE_SHORTCUTS = ("operator", "back", "repeat", "lost_card")
 RECOMMENDED_MAX_OPTIONS = 4  # ISO/IEC 13714: at most 4 options per menu besides global keys
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 # Which fields each node type takes (besides "type"), and which of them are required.
 _NODE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
-    "language": ({"prompt", "options", "next"}, {"prompt", "options", "next"}),
-    "menu": ({"prompt", "options"}, {"prompt", "options"}),
+    "language": ({"prompt", "options", "next", "voice_keys"}, {"prompt", "options", "next"}),
+    "menu": ({"prompt", "options", "voice_keys"}, {"prompt", "options"}),
     "collect": ({"prompt", "field", "min_digits", "max_digits", "terminator", "secret", "next",
-                 "first_digit_timeout_s", "inter_digit_timeout_s"}, {"prompt", "field", "next"}),
-    "play": ({"prompt", "next"}, {"prompt", "next"}),
+                 "first_digit_timeout_s", "inter_digit_timeout_s", "voice_keys"}, {"prompt", "field", "next"}),
+    "play": ({"prompt", "next", "voice_keys"}, {"prompt", "next"}),
     "forward": ({"prompt", "queue", "on_fail", "target"}, set()),
     "callback": ({"prompt", "number_field", "next"}, {"prompt", "next"}),
     "message": ({"prompt", "next", "max_seconds"}, {"prompt", "next"}),
@@ -80,6 +84,7 @@ class Node:
     number_field: str | None = None
     target: str = "central"
     max_seconds: float = 60.0
+    voice_keys: bool | None = None   # None: as the flow says
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,8 @@ class Flow:
     prompts: Mapping[str, Mapping[str, str]]
     nodes: Mapping[str, Node]
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    voice_keys: bool = False               # callers may say keys at every menu (always so for visually-impaired mode)
+    voice_shortcuts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def prompt_ids(self) -> set[str]:
         """Every prompt the flow defines (the box may choose among them, e.g. by expected wait)
@@ -145,7 +152,7 @@ class _Checker:
             self.error("(flow)", "flow", "expected a table")
             head = {}
         known_head = {"name", "version", "start", "languages", "global_keys", "max_failures",
-                      "fallback", "first_digit_timeout_s", "inter_digit_timeout_s"}
+                      "fallback", "first_digit_timeout_s", "inter_digit_timeout_s", "voice_keys", "voice_shortcuts"}
         for key in sorted(set(head) - known_head):
             self.error("(flow)", key, f"unknown key (known: {', '.join(sorted(known_head))})")
         name = self.get(head, "(flow)", "name", str, default="", required=True)
@@ -167,6 +174,12 @@ class _Checker:
         for key, value in (("first_digit_timeout_s", first_s), ("inter_digit_timeout_s", inter_s)):
             if not 1.0 <= value <= 60.0:
                 self.error("(flow)", key, f"must be 1..60 seconds, got {value}")
+
+        voice_keys = self.get(head, "(flow)", "voice_keys", bool, default=False)
+        shortcuts = {"back": "back", "repeat": "repeat"}
+        if isinstance(global_keys.get("0"), str):
+            shortcuts["operator"] = global_keys["0"]
+        shortcuts.update(self.get(head, "(flow)", "voice_shortcuts", dict, default={}))
 
         prompts = self.read_prompts(raw.get("prompts", {}), common_prompts, languages)
         raw_nodes = raw.get("nodes", {})
@@ -194,6 +207,13 @@ class _Checker:
                 self.error("(flow)", "global_keys", f"key {key!r}: expected a node id, 'back' or 'repeat'")
             elif action not in GLOBAL_ACTIONS:
                 target("(flow)", f"global_keys.{key}", action)
+        for word, action in shortcuts.items():
+            if word not in VOICE_SHORTCUTS:
+                self.error("(flow)", "voice_shortcuts", f"{word!r} is not a spoken shortcut (known: {', '.join(VOICE_SHORTCUTS)})")
+            elif not isinstance(action, str):
+                self.error("(flow)", f"voice_shortcuts.{word}", "expected a node id, 'back' or 'repeat'")
+            elif action not in GLOBAL_ACTIONS:
+                target("(flow)", f"voice_shortcuts.{word}", action)
         for node in nodes.values():
             for prompt in node.prompt:
                 if prompt not in prompts:
@@ -207,14 +227,15 @@ class _Checker:
             if prompt not in prompts:
                 self.error("(prompts)", prompt, "the engine needs this prompt")
         self.check_fields(nodes)
-        self.check_reachable(nodes, start, fallback, global_keys)
+        self.check_reachable(nodes, start, fallback, {**global_keys, **{f"voice:{k}": v for k, v in shortcuts.items()}})
         if self.errors:
             return None
         return Flow(name=name, version=version, start=start, languages=languages,
                     global_keys=MappingProxyType(global_keys), max_failures=max_failures,
                     fallback=fallback, first_digit_timeout_s=first_s, inter_digit_timeout_s=inter_s,
                     prompts=MappingProxyType(prompts), nodes=MappingProxyType(nodes),
-                    warnings=tuple(self.warnings))
+                    warnings=tuple(self.warnings), voice_keys=voice_keys,
+                    voice_shortcuts=MappingProxyType(shortcuts))
 
     def read_prompts(self, table: Any, common: Mapping[str, Any], languages: tuple[str, ...]) -> dict[str, dict[str, str]]:
         if not isinstance(table, dict):
@@ -280,6 +301,8 @@ class _Checker:
                 self.warnings.append(f"{node_id}.options: {len(options)} options; at most "
                                      f"{RECOMMENDED_MAX_OPTIONS} is the usual guidance (ISO/IEC 13714)")
             values["options"] = MappingProxyType(dict(options))
+        if "voice_keys" in table and "voice_keys" in allowed:
+            values["voice_keys"] = self.get(table, node_id, "voice_keys", bool)
         if kind == "collect":
             values["min_digits"] = self.get(table, node_id, "min_digits", int, default=1)
             values["max_digits"] = self.get(table, node_id, "max_digits", int, default=16)

@@ -71,11 +71,21 @@ def listing(catalogue: PromptCatalogue) -> list[PromptFile]:
 async def install(catalogue: PromptCatalogue, language: str, prompt_id: str, upload: bytes) -> PromptFile:
     """Convert and store an uploaded WAV as a prompt; raise BadRecording with the reason."""
     check_name(language, prompt_id)
+    target = catalogue.path(prompt_id, language)
+    await store_wav(upload, target)
+    target.with_suffix(".txt").unlink(missing_ok=True)
+    found = describe(catalogue, language, prompt_id)
+    assert found is not None
+    return found
+
+
+async def store_wav(upload: bytes, target: Path, max_seconds: float = MAX_SECONDS) -> float:
+    """Convert any common WAV to the box's 8 kHz mono 16-bit and write it to `target`
+    atomically and durably; return its length in seconds, or raise BadRecording."""
     if len(upload) > MAX_UPLOAD_BYTES:
         raise BadRecording(f"recording is {len(upload)} bytes; the limit is {MAX_UPLOAD_BYTES}")
     if len(upload) < 44 or upload[:4] != b"RIFF" or upload[8:12] != b"WAVE":
         raise BadRecording("not a WAV file (expected a RIFF/WAVE header)")
-    target = catalogue.path(prompt_id, language)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         src, out = Path(tmp) / "upload.wav", Path(tmp) / "prompt.wav"
@@ -100,17 +110,14 @@ async def install(catalogue: PromptCatalogue, language: str, prompt_id: str, upl
             raise BadRecording(f"cannot read this WAV: {exc}") from None
         duration = frames / rate
         if duration < MIN_SECONDS:
-            raise BadRecording(f"recording lasts {duration:.3f} s; a prompt needs at least {MIN_SECONDS} s")
-        if duration > MAX_SECONDS:
-            raise BadRecording(f"recording lasts {duration:.0f} s; the limit is {MAX_SECONDS:.0f} s")
+            raise BadRecording(f"recording lasts {duration:.3f} s; it needs at least {MIN_SECONDS} s")
+        if duration > max_seconds:
+            raise BadRecording(f"recording lasts {duration:.0f} s; the limit is {max_seconds:.0f} s")
         with open(out, "rb") as f:
             os.fsync(f.fileno())
         out.replace(target)
-    target.with_suffix(".txt").unlink(missing_ok=True)
     _fsync_dir(target.parent)
-    found = describe(catalogue, language, prompt_id)
-    assert found is not None
-    return found
+    return duration
 
 
 def remove(catalogue: PromptCatalogue, language: str, prompt_id: str) -> bool:

@@ -28,6 +28,14 @@ class DigitReceived:
 
 
 @dataclass(frozen=True)
+class VoiceKeyHeard:
+    uid: str
+    key: str           # a voice key, or a digit string when listening for one
+    confidence: float
+    at: float          # time.monotonic() when decided
+
+
+@dataclass(frozen=True)
 class PlaybackFinished:
     uid: str
     token: int
@@ -64,7 +72,7 @@ class CallEnded:
     code: int
 
 
-SipEvent = (IncomingCall | MediaReady | DigitReceived | PlaybackFinished | ForwardAnswered | ForwardFailed
+SipEvent = (IncomingCall | MediaReady | DigitReceived | VoiceKeyHeard | PlaybackFinished | ForwardAnswered | ForwardFailed
             | CentralWait | RecordingFinished | CallEnded)
 
 
@@ -125,9 +133,20 @@ class StopRecording:
 
 
 @dataclass(frozen=True)
+class ListenFor:
+    """Which spoken keys the caller's tap decodes from now on (empty vocabulary: none).
+    `examples`: operators' recordings of key words, int16 8 kHz, by key."""
+    uid: str
+    language: str
+    vocabulary: tuple[str, ...]
+    digit_string: bool = False
+    examples: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
 class HangUp:
     uid: str
 
 
 SipCommand = (Answer | PlayFiles | StopPlay | ForwardTo | CancelForward | DropForward | Dial | StartRecording
-              | StopRecording | HangUp)
+              | StopRecording | ListenFor | HangUp)

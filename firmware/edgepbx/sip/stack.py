@@ -20,6 +20,7 @@ import pjsua2 as pj
 from edgepbx.config import SipSection
 from edgepbx.dsp._vector import vector_bytes
 from edgepbx.dsp.dtmf import DtmfDetector
+from edgepbx.dsp.voicekey import VoiceKeyDecoder
 from edgepbx.sip import events as ev
 from edgepbx.sip.endpoint import account_config, call_audio, create_endpoint, pcm_format
 from edgepbx.sip.headers import parse_sip_headers
@@ -41,20 +42,27 @@ def _disconnect(src: pj.AudioMedia | None, dst: pj.AudioMedia | None) -> None:
 
 
 class _Tap(pj.AudioMediaPort):
-    """Caller audio → in-band DTMF. Runs in pjmedia's clock thread: no pjsua2 calls, no logging."""
+    """Caller audio → in-band DTMF and voice keys. Runs in pjmedia's clock thread: no pjsua2
+    calls, no logging. `voice` is swapped whole by the pjsua2 thread (one attribute store)."""
 
     def __init__(self, uid: str, post: Callable[[ev.SipEvent], None]) -> None:
         super().__init__()
         self.uid = uid
         self.post = post
         self.detector = DtmfDetector(8000)
+        self.voice: VoiceKeyDecoder | None = None
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 name)
         try:
             if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
                 return
-            for hit in self.detector.feed(vector_bytes(int(frame.buf.this))):
+            pcm = vector_bytes(int(frame.buf.this))
+            for hit in self.detector.feed(pcm):
                 self.post(ev.DigitReceived(self.uid, hit.digit, "inband", time.monotonic()))
+            voice = self.voice
+            if voice is not None:
+                for word in voice.feed(pcm):
+                    self.post(ev.VoiceKeyHeard(self.uid, word.key, word.confidence, time.monotonic()))
         except Exception:  # noqa: BLE001 - an exception here would leak into pjsua2's thread state
             pass
 
@@ -82,6 +90,7 @@ class _Leg:
     peer: str | None = None            # the other leg of a forward
     player: _Player | None = None
     tap: _Tap | None = None
+    listen: ev.ListenFor | None = None
     recorder: pj.AudioMediaRecorder | None = None
     recording: Path | None = None
     recording_since: float = 0.0
@@ -255,6 +264,7 @@ class SipStack:
         if leg.inbound and leg.tap is None:
             leg.tap = _Tap(uid, self.hop.post)
             leg.tap.createPort(f"tap-{uid}", pcm_format())
+            self._apply_listen(leg)
             audio.startTransmit(leg.tap)
         if not leg.media_ready:
             leg.media_ready = True
@@ -262,6 +272,14 @@ class SipStack:
                 self.hop.post(ev.MediaReady(uid))
         if not leg.inbound and leg.peer and leg.peer in self.legs:
             self._bridge(self.legs[leg.peer], leg)
+
+    @staticmethod
+    def _apply_listen(leg: _Leg) -> None:
+        if leg.tap is None:
+            return              # applied when the tap is made
+        c = leg.listen
+        leg.tap.voice = (VoiceKeyDecoder(c.language, 8000, c.vocabulary, c.digit_string, c.examples)
+                         if c is not None and c.vocabulary else None)
 
     def _on_rfc4733(self, uid: str, digit: str) -> None:
         leg = self.legs.get(uid)
@@ -298,6 +316,9 @@ class SipStack:
             self._start_recording(leg, command.path)
         elif isinstance(command, ev.StopRecording):
             self._stop_recording(leg)
+        elif isinstance(command, ev.ListenFor):
+            leg.listen = command
+            self._apply_listen(leg)
         elif isinstance(command, ev.HangUp):
             self._hangup(leg)
 

@@ -2,7 +2,8 @@
 
 Keys are sent one per `--gap` seconds after `--wait` seconds of answered audio; a token
 `+N` waits N seconds more. `--inband` sends them as tones in the audio instead of RFC 4733
-events. Prints one JSON line: state, SIP code, set-up and first-audio times, duration.
+events. `--say FILE@SECONDS` speaks a WAV into the call at that time after answer (voice
+keys); repeat it for several words. Prints one JSON line: state, SIP code, set-up and first-audio times, duration.
 """
 from __future__ import annotations
 
@@ -103,8 +104,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--from-user", default="1001", help="caller ID user part")
     p.add_argument("--bind", default="127.0.0.1", help="local address")
     p.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
+    p.add_argument("--say", action="append", default=[], metavar="FILE@SECONDS",
+                   help="play a WAV (8 kHz mono 16-bit) into the call, SECONDS after answer")
     args = p.parse_args(argv)
     plan = _schedule(args.dtmf.split(","), args.wait, args.gap)
+    speech = []
+    for item in args.say:
+        path, _, at = item.rpartition("@")
+        try:
+            speech.append((float(at), path))
+        except ValueError:
+            raise SystemExit(f"call: --say {item!r}: expected FILE@SECONDS") from None
+    speech.sort()
+    moments = ([plan[-1][0]] if plan else []) + [t for t, _ in speech]
+    last = max(moments) if moments else args.wait
 
     handle = create_endpoint(args.bind, 0, 4)
     ep = handle.ep
@@ -112,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     account.create(account_config(handle, args.from_user, 0), True)
     call = _Call(account)
     ear, recorder, tones = _Ear(), None, None
+    voices: list[pj.AudioMediaPlayer] = []
     result: dict[str, object] = {}
     started = time.monotonic()
     try:
@@ -136,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                     tones = pj.ToneGenerator()
                     tones.createToneGenerator(8000, 1)
                     tones.startTransmit(audio)
-                hang_at = media_at + (plan[-1][0] if plan else args.wait) + args.hold
+                hang_at = media_at + last + args.hold
             if media_at is None:
                 continue
             while sent < len(plan) and now - media_at >= plan[sent][0]:
@@ -150,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     call.dialDtmf(digit)
                 sent += 1
+            while speech and now - media_at >= speech[0][0]:
+                _, path = speech.pop(0)
+                player = pj.AudioMediaPlayer()
+                player.createPlayer(path, pj.PJMEDIA_FILE_NO_LOOP)
+                player.startTransmit(call_audio(call))
+                voices.append(player)
             if hang_at is not None and now >= hang_at:
                 jitter = _rx_jitter(call)
                 _hangup(call)
@@ -168,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     finally:
         recorder = tones = ear = None  # every media port must go before libDestroy
+        voices.clear()
         del call, account
         import gc
         gc.collect()

@@ -1,0 +1,200 @@
+"""`make bench` (voicekey): spoken keys beside a grammar-constrained PocketSphinx, in one run.
+
+- English digits by speakers never heard in training: each FSDD speaker is decoded by the
+  network trained without them (firmware/training/heldout/), on the telephone condition
+  (G.711 mu-law, -22 dBm0, line noise 35 dB down) and a poor line (-35 dBm0, 15 dB SNR, a
+  narrow band); PocketSphinx (bundled en-US model, JSGF grammar of the digit words) decodes
+  the same signals.
+- Synthetic voices the models were not built from (held-out espeak-ng variants), English and
+  Mandarin, every key word.
+- False keys on speech without key words (asterisk-core-sounds-en prompts that PocketSphinx's
+  free transcript finds no key word in; digits/ and letters/ left out) and on music.
+- Cost: CPU time per second of audio, streaming 20 ms frames, beside PocketSphinx's.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgepbx.dsp.g711 import line
+from edgepbx.dsp.voicekey import VoiceKeyDecoder, WORDS
+from edgepbx.dsp.voicekey.model import load_file
+from tests.dtmf_talkoff import corpus, read_pcm8k
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "firmware/training"))
+import voicekey_corpus  # noqa: E402
+import voicekey_data  # noqa: E402
+
+TARGET_ACCURACY, TARGET_WRONG, TARGET_SPEED = 0.95, 0.02, 50.0
+EN_DIGITS = {w: int(k) for k, ws in WORDS["en"].items() if k.isdigit() for w in ws}
+
+
+class Sphinx:
+    """PocketSphinx with a JSGF grammar of the digit words; 8 kHz audio is upsampled to the
+    model's 16 kHz (its front end refuses 8 kHz with the bundled model's filterbank)."""
+
+    def __init__(self) -> None:
+        from pocketsphinx import Decoder, get_model_path
+        model = Path(get_model_path()) / "en-us"
+        self._grammar = tempfile.NamedTemporaryFile("w", suffix=".gram", delete=False)
+        self._grammar.write("#JSGF V1.0;\ngrammar digits;\npublic <d> = " + " | ".join(EN_DIGITS) + ";\n")
+        self._grammar.close()
+        self.decoder = Decoder(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"),
+                               jsgf=self._grammar.name, loglevel="FATAL")
+        self.free = Decoder(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"),
+                            lm=str(model / "en-us.lm.bin"), loglevel="FATAL")
+
+    @staticmethod
+    def _16k(pcm: np.ndarray) -> bytes:
+        x = pcm.astype(np.float64)
+        up = np.interp(np.arange(2 * len(x)) / 2, np.arange(len(x)), x)
+        taps = np.sinc(np.arange(-32, 33) / 2) / 2 * np.hamming(65)
+        return np.clip(np.convolve(up, taps * 2, "same"), -32768, 32767).astype(np.int16).tobytes()
+
+    def hear(self, pcm: np.ndarray, decoder=None) -> str:
+        d = decoder or self.decoder
+        d.start_utt()
+        d.process_raw(self._16k(pcm), full_utt=True)
+        d.end_utt()
+        return d.hyp().hypstr.strip() if d.hyp() else ""
+
+    def digit(self, pcm: np.ndarray) -> int | None:
+        return EN_DIGITS.get(self.hear(pcm))
+
+
+def stream(decoder: VoiceKeyDecoder, pcm: np.ndarray) -> list:
+    events = []
+    for i in range(0, len(pcm), 160):
+        events += decoder.feed(pcm[i:i + 160])
+    return events + decoder.flush()
+
+
+def condition(x: np.ndarray, poor: bool, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if not poor:
+        return voicekey_data.telephone(x, rng, strong=False)
+    x = voicekey_data._band(x, rng)
+    rms = 22720 * 10 ** (-35 / 20) / np.sqrt(2)
+    x = x / (np.sqrt(np.mean(x ** 2)) + 1e-9) * rms
+    x = np.concatenate([np.zeros(3000), x, np.zeros(3000)])
+    return line(x + voicekey_data._noise(len(x), rng) * rms * 10 ** (-15 / 20))
+
+
+def fsdd_table(sphinx: Sphinx) -> tuple[bool, float, float]:
+    print("\nEnglish digits, speakers never heard in training (FSDD, leave-one-speaker-out)")
+    print(f"  {'speaker':10} {'line':10} {'files':>5} | {'edgepbx right':>13} {'wrong':>6} {'asks again':>10} | {'PocketSphinx right':>18} {'wrong':>6}")
+    totals = {"ours": [0, 0, 0], "ref": [0, 0, 0]}
+    cpu = {"ours": 0.0, "ref": 0.0}
+    audio_s = 0.0
+    ok = True
+    for path in sorted(glob.glob(str(ROOT / "firmware/training/heldout/en-without-*.npz"))):
+        speaker = Path(path).stem.split("-without-")[1]
+        model = load_file(Path(path), "en")
+        files = sorted(glob.glob(str(voicekey_data.FSDD / f"*_{speaker}_*.wav")))
+        for poor in (False, True):
+            ours = [0, 0, 0]
+            ref = [0, 0, 0]
+            for n, f in enumerate(files):
+                truth = Path(f).stem.split("_")[0]
+                pcm = condition(voicekey_data.read_wav(f), poor, seed=n)
+                audio_s += len(pcm) / 8000
+                t0 = time.process_time()
+                events = stream(VoiceKeyDecoder("en", vocabulary=list("0123456789"), model=model), pcm)
+                cpu["ours"] += time.process_time() - t0
+                got = max(events, key=lambda e: e.confidence).key if events else None
+                ours[0 if got == truth else 2 if got is None else 1] += 1
+                t0 = time.process_time()
+                heard = sphinx.digit(pcm)
+                cpu["ref"] += time.process_time() - t0
+                ref[0 if heard == int(truth) else 2 if heard is None else 1] += 1
+            for k in range(3):
+                totals["ours"][k] += ours[k]
+                totals["ref"][k] += ref[k]
+            n = len(files)
+            print(f"  {speaker:10} {'poor' if poor else 'telephone':10} {n:5d} | {ours[0] / n:13.1%} {ours[1] / n:6.1%} "
+                  f"{ours[2] / n:10.1%} | {ref[0] / n:18.1%} {ref[1] / n:6.1%}")
+    n = sum(totals["ours"])
+    acc, wrong = totals["ours"][0] / n, totals["ours"][1] / n
+    ref_acc = totals["ref"][0] / n
+    print(f"  {'all':21} {n:5d} | {acc:13.1%} {wrong:6.1%} {totals['ours'][2] / n:10.1%} | {ref_acc:18.1%} {totals['ref'][1] / n:6.1%}")
+    print(f"  edgepbx / PocketSphinx right: {acc / max(ref_acc, 1e-9):.2f}x;  wrong keys: edgepbx {wrong:.1%} vs {totals['ref'][1] / n:.1%}")
+    ok = acc >= TARGET_ACCURACY and wrong <= TARGET_WRONG
+    print(f"  target right >= {TARGET_ACCURACY:.0%} with wrong <= {TARGET_WRONG:.0%}: {'PASS' if ok else 'FAIL'}; "
+          f"beats PocketSphinx: {'PASS' if acc > ref_acc and wrong < totals['ref'][1] / n else 'FAIL'}")
+    return ok and acc > ref_acc, audio_s / max(cpu["ours"], 1e-9), audio_s / max(cpu["ref"], 1e-9)
+
+
+def synthetic_table() -> bool:
+    print("\nSynthetic voices never used in training (held-out espeak-ng variants), every key word")
+    print(f"  {'lang':4} {'utterances':>10} {'right':>7} {'wrong':>6} {'asks again':>10}")
+    variants = voicekey_corpus.held_out_variants()
+    rng = np.random.default_rng(11)
+    ok = True
+    for lang in ("en", "zh"):
+        counts = [0, 0, 0]
+        with tempfile.TemporaryDirectory() as tmp:
+            for key, texts in WORDS[lang].items():
+                for text in texts:
+                    for variant in variants:
+                        voice = f"{voicekey_corpus.ESPEAK_VOICES[lang][0]}+{variant}"
+                        wav = Path(tmp) / "w.wav"
+                        subprocess.run(["espeak-ng", "-v", voice, "-s", str(rng.integers(110, 190)), "-p",
+                                        str(rng.integers(20, 80)), "-w", str(wav), text], check=True, capture_output=True)
+                        subprocess.run(["sox", str(wav), "-r", "8000", "-b", "16", str(wav) + ".8k.wav"], check=True)
+                        pcm = condition(voicekey_data.read_wav(str(wav) + ".8k.wav"), False, seed=int(rng.integers(1e6)))
+                        events = stream(VoiceKeyDecoder(lang), pcm)
+                        got = max(events, key=lambda e: e.confidence).key if events else None
+                        counts[0 if got == key else 2 if got is None else 1] += 1
+        n = sum(counts)
+        print(f"  {lang:4} {n:10d} {counts[0] / n:7.1%} {counts[1] / n:6.1%} {counts[2] / n:10.1%}")
+        ok = ok and counts[1] / n <= TARGET_WRONG
+    return ok
+
+
+def talkoff_table(sphinx: Sphinx) -> bool:
+    print("\nFalse keys on audio without key words (full vocabulary, 20 ms frames)")
+    key_words = {w for ws in WORDS["en"].values() for text in ws for w in text.split()}
+    key_words |= {"to", "too", "for", "won", "ate", "oh", "know", "yeah", "o", "owe"}
+    speech, skipped = [], 0
+    for path in corpus("speech"):
+        if "/digits/" in str(path) or "/letters/" in str(path):
+            continue
+        pcm = read_pcm8k(path)
+        if set(sphinx.hear(pcm, sphinx.free).lower().split()) & key_words:
+            skipped += 1
+            continue
+        speech.append(pcm)
+    ok = True
+    for kind, clips in (("speech", speech), ("music", [read_pcm8k(p) for p in corpus("music")])):
+        total = sum(len(c) for c in clips) / 8000
+        events = []
+        for clip in clips:
+            events += stream(VoiceKeyDecoder("en"), line(clip.astype(np.float64)))
+        note = f" ({skipped} prompts with key words left out)" if kind == "speech" else ""
+        print(f"  {kind:6} {total / 60:6.1f} min: {len(events)} false keys{note}"
+              + (f": {sorted(e.key for e in events)}" if events else ""))
+        ok = ok and not events and total >= 600
+    return ok
+
+
+def main() -> int:
+    sphinx = Sphinx()
+    ok_en, speed, ref_speed = fsdd_table(sphinx)
+    ok_syn = synthetic_table()
+    ok_talk = talkoff_table(sphinx)
+    print(f"\nCost, streaming 20 ms frames on one core: edgepbx {speed:.0f}x real time, PocketSphinx {ref_speed:.0f}x "
+          f"(ratio {speed / ref_speed:.1f}); target >= {TARGET_SPEED:.0f}x: {'PASS' if speed >= TARGET_SPEED else 'FAIL'}")
+    return 0 if ok_en and ok_syn and ok_talk and speed >= TARGET_SPEED else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    raise SystemExit(main())
