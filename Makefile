@@ -97,8 +97,8 @@ openapi: setup
 voicekey-model: setup .stamps/apt-train
 	$(PIP) install -e '.[train]'
 	$(PY) firmware/training/voicekey_corpus.py
-	$(PY) firmware/training/voicekey_train.py --lang en --loso
-	$(PY) firmware/training/voicekey_train.py --lang zh
+	$(PY) firmware/training/voicekey_train.py --lang en --loso --epochs 25
+	$(PY) firmware/training/voicekey_train.py --lang zh --epochs 25
 
 clean:
 	rm -rf build firmware/edgepbx/dsp/*.so firmware/*.egg-info .stamps/install .pytest_cache

@@ -5,7 +5,7 @@ import pytest
 
 from edgepbx.ivr.engine import CallSession, Phase
 from edgepbx.ivr.events import (CallerHungUp, Collected, Digit, Entered, Forward, ForwardResult, Hangup,
-                                Play, PlaybackDone, RequestCallback, StopPlayback, Timeout)
+                                ModeChanged, Play, PlaybackDone, RequestCallback, StopPlayback, Timeout)
 from edgepbx.ivr.flow import load_flow, parse_flow
 from tests.flows import MINIMAL_FLOW
 
@@ -51,7 +51,8 @@ def test_language_node_offers_each_language_in_its_own_voice() -> None:
     d = Driver()
     actions = d.start()
     assert actions[0] == Entered("language", "language")
-    assert plays(actions) == [(("ecom_language", "zh"), ("ecom_language", "en"))]
+    assert plays(actions) == [(("ecom_language", "zh"), ("accessibility_offer", "zh"),
+                               ("ecom_language", "en"), ("accessibility_offer", "en"))]
 
 
 def test_key_during_prompt_barges_in_and_selects() -> None:
@@ -81,8 +82,9 @@ def test_invalid_key_says_sorry_then_falls_back_after_max_failures() -> None:
     first = d.key("7")
     assert plays(first) == [(("sorry", "zh"), ("ecom_main", "zh"))]
     d.done()
-    second = d.advance(6.0)  # a timeout is a failure too
-    assert plays(second) == [(("sorry", "zh"), ("ecom_main", "zh"))]
+    second = d.advance(6.0)  # a timeout is a failure too; two in a row: elderly mode
+    assert plays(second) == [(("sorry", "zh"), ("elderly_human_first", "zh"), ("ecom_main", "zh"))]
+    assert ModeChanged("elderly", "2 failed inputs in a row") in second
     d.done()
     third = d.key("8")
     assert Entered("operator", "forward") in third

@@ -50,11 +50,12 @@ def listens(actions) -> list[Listen]:
 def test_spoken_key_acts_like_the_pressed_key_and_barges_in():
     d = Driver()
     first = d.start()
-    assert listens(first) == [Listen("en", ("1", "2"))]           # language menu: its options
+    assert listens(first) == [Listen("en", ("1", "2", "elderly", "visually_impaired"))]   # language menu
     actions = d.say("2")                                           # over the prompt
     assert isinstance(actions[0], StopPlayback) and entered(actions) == ["main"]
     listen, = listens(actions)
-    assert listen.vocabulary == ("0", "1", "2", "3", "9", "yes", "no", "operator", "back", "repeat", "lost_card")
+    assert listen.vocabulary == ("0", "1", "2", "3", "9", "yes", "no", "operator", "back", "repeat", "lost_card",
+                                 "elderly", "visually_impaired")
     play, = [a for a in actions if isinstance(a, Play)]
     assert [p for p, _ in play.prompts] == ["fin_main", "voice_hint"]  # "...or say the number"
     assert entered(d.say("3")) == ["loans"]

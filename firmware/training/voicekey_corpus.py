@@ -92,13 +92,13 @@ def render(job: tuple[str, str, str, Path]) -> None:
 
 
 def jobs(lang: str, out: Path, per_text: int, seed: int) -> list[tuple[str, str, str, Path]]:
-    rng = random.Random(seed)
     variants = sorted(set(espeak_variants()) - set(held_out_variants()))
     items = [(key, text) for key, texts in WORDS[lang].items() for text in texts]
     others = [w.replace("\\ ", " ") for w in OTHER[lang].replace("\\ ", "\x00").split()]
     items += [("_other", w.replace("\x00", " ")) for w in others]
     result = []
     for key, text in items:
+        rng = random.Random(f"{seed}:{lang}:{key}:{text}")   # each text's voices stay put when texts are added
         n = per_text if key != "_other" else max(4, per_text // 6)
         for _ in range(n):
             engine = "espeak"

@@ -10,12 +10,19 @@ from __future__ import annotations
 from enum import Enum
 
 from edgepbx.ivr.events import (Action, CallerHungUp, Collected, Digit, Entered, Event, Forward,
-                                ForwardContext, ForwardResult, Hangup, Listen, Play, PlaybackDone, Record,
-                                RecordingStopped, RequestCallback, StopPlayback, StopRecording, Timeout,
-                                VoiceKey)
-from edgepbx.ivr.flow import GLOBAL_ACTIONS, VOICE_SHORTCUTS, Flow, Node
+                                ForwardContext, ForwardResult, Hangup, Listen, ModeChanged, Play, PlaybackDone,
+                                Record, RecordingStopped, RequestCallback, SpeechPace, StopPlayback, StopRecording,
+                                Timeout, VoiceKey)
+from edgepbx.ivr.flow import GLOBAL_ACTIONS, VI_SUFFIX, VOICE_SHORTCUTS, Flow, Node
 
 SECRET_MASK = "***"
+MODES = ("normal", "elderly", "visually_impaired")
+MODE_WORDS = ("elderly", "visually_impaired")   # voice keys that switch the mode
+GREETING_KEYS = {"0": "elderly", "*": "visually_impaired"}
+TIMEOUT_FACTOR = {"normal": 1.0, "elderly": 1.5, "visually_impaired": 2.0}
+FAILURES_BEFORE_ELDERLY = 2      # failed inputs in a row (wrong key, no key)
+SLOW_RESPONSE_S = 5.0            # from the end of a prompt to the first key
+SLOW_RESPONSES_BEFORE_ELDERLY = 2
 
 
 class Phase(Enum):
@@ -54,6 +61,11 @@ class CallSession:
         self._playing: int | None = None
         self._listening: Listen | None = None
         self._hinted: set[str] = set()
+        self.mode_reason = "directory" if mode != "normal" else ""
+        self._greeting = not carried          # the first node: where 0 / * choose a mode
+        self._wait_since: float | None = None
+        self._slow_responses = 0
+        self._fact_repeated = False
 
     # ---- public interface ------------------------------------------------------------------
     @property
@@ -86,7 +98,13 @@ class CallSession:
                 return self._on_confirm(event.digit, now)
             return self._on_digit(event.digit, now)
         if isinstance(event, VoiceKey):
+            if event.key in MODE_WORDS:
+                return self._set_mode(event.key, f"said {event.key}", now) if self.mode != event.key else []
             return self._on_voice(event.key, now)
+        if isinstance(event, SpeechPace):
+            if event.slow and self.mode == "normal":
+                return self._note_mode("elderly", f"slow speech ({event.syllables_per_second:.1f} syllables/s)")
+            return []
         if isinstance(event, PlaybackDone):
             return self._on_playback_done(event.token, now) if event.token == self._playing else []
         if isinstance(event, Timeout):
@@ -109,7 +127,9 @@ class CallSession:
             refs = tuple((p, lang) for lang in self.flow.languages for p in prompts)
         else:
             refs = tuple((p, self.language) for p in prompts)
-        return [Play(self._token, refs, barge_in)]
+        if self.mode == "visually_impaired":   # no "see our website" for blind callers
+            refs = tuple((p + VI_SUFFIX if p + VI_SUFFIX in self.flow.prompts else p, lang) for p, lang in refs)
+        return [Play(self._token, refs, barge_in, self.mode)]
 
     def _stop(self) -> list[Action]:
         if self._playing is None or self.phase is not Phase.PROMPT:
@@ -139,9 +159,9 @@ class CallSession:
         if node.type == "menu":
             keys = {k for k in node.options if k.isdigit()} | {k for k in self.flow.global_keys if k.isdigit()}
             yes_no = ("yes", "no") if {"1", "2"} <= set(node.options) else ()   # "press 1 or say yes"
-            return "keys", tuple(sorted(keys)) + yes_no + shortcuts
+            return "keys", tuple(sorted(keys)) + yes_no + shortcuts + self._mode_words()
         if node.type == "language":
-            return "keys", tuple(sorted(k for k in node.options if k.isdigit()))
+            return "keys", tuple(sorted(k for k in node.options if k.isdigit())) + self._mode_words()
         if node.type == "collect":
             # A secret is typed, not said aloud: only the shortcuts are heard there.
             return ("keys", shortcuts) if node.secret else ("string", tuple("0123456789") + shortcuts)
@@ -149,9 +169,36 @@ class CallSession:
             return "keys", shortcuts
         return None
 
+    def _mode_words(self) -> tuple[str, ...]:
+        return tuple(w for w in MODE_WORDS if w != self.mode)
+
     def _timeout(self, name: str) -> float:
         override = getattr(self.node, name)
-        return override if override is not None else getattr(self.flow, name)
+        base = override if override is not None else getattr(self.flow, name)
+        return base * TIMEOUT_FACTOR[self.mode]
+
+    # ---- modes -----------------------------------------------------------------------------
+    def _note_mode(self, mode: str, reason: str) -> list[Action]:
+        """From now on the call runs in `mode` (what is playing finishes as it is)."""
+        self.mode, self.mode_reason = mode, reason
+        return [ModeChanged(mode, reason)]
+
+    def _set_mode(self, mode: str, reason: str, now: float) -> list[Action]:
+        """Switch mode and say the current step again, the new way."""
+        if self.phase not in (Phase.PROMPT, Phase.WAIT, Phase.CONFIRM):
+            return self._note_mode(mode, reason)
+        actions = self._note_mode(mode, reason) + self._stop_any()
+        self._listening_reset()
+        return actions + self._enter(self.node.id, now, push=False)
+
+    def _stop_any(self) -> list[Action]:
+        if self._playing is None:
+            return []
+        self._playing = None
+        return [StopPlayback()]
+
+    def _listening_reset(self) -> None:
+        self._listening = None if self._listening is None else Listen(self.language, ("(reset)",))
 
     def context(self) -> ForwardContext:
         return ForwardContext(path=tuple(self.path), language=self.language, data=dict(self.data),
@@ -161,6 +208,8 @@ class CallSession:
         node = self.flow.nodes[node_id]
         if node is not self.node:
             self._failures = 0
+            self._greeting = False
+            self._fact_repeated = False
         self.node = node
         self.path.append(node_id)
         self._buffer = ""
@@ -173,11 +222,7 @@ class CallSession:
         actions += self._listen(listening[1], listening[0] == "string") if listening else self._listen(())
         if node.type in ("menu", "collect", "language", "play"):
             self.phase = Phase.PROMPT
-            prompts = node.prompt
-            if node.type == "menu" and self.voice_keys and node.id not in self._hinted:
-                self._hinted.add(node.id)       # "...or say the number", once per menu
-                prompts += ("voice_hint",)
-            return actions + self._play(prompts, barge_in=True)
+            return actions + self._play(self._node_prompts(node), barge_in=True)
         if node.type == "message":
             self.phase = Phase.PROMPT
             return actions + self._play(node.prompt, barge_in=False)
@@ -196,6 +241,24 @@ class CallSession:
             self.outcome = "completed"
         return actions + self._close(node.prompt)
 
+    def _node_prompts(self, node: Node) -> tuple[str, ...]:
+        """What a node says, for this caller: the accessibility offer at the greeting, the
+        elderly version of a menu with the human first, key facts twice, the voice hint."""
+        prompts = node.prompt
+        if node.type == "menu" and self.mode == "elderly":
+            prompts = ("elderly_human_first",) + (node.elderly_prompt or node.prompt)
+        if node.type == "menu" and self.mode == "visually_impaired" and "key_locations" not in self._hinted:
+            self._hinted.add("key_locations")
+            prompts = ("key_locations",) + prompts
+        if node.type == "play" and node.key_fact and self.mode == "elderly":
+            prompts = node.prompt + ("again",) + node.prompt + ("heard_it",)
+        if node.type == "menu" and self.voice_keys and node.id not in self._hinted:
+            self._hinted.add(node.id)       # "...or say the number", once per menu
+            prompts += ("voice_hint",)
+        if self._greeting and self.mode == "normal" and self.flow.accessibility_offer:
+            prompts = prompts + ("accessibility_offer",)   # after the greeting: keys barge in on both
+        return prompts
+
     def _close(self, prompts: tuple[str, ...]) -> list[Action]:
         if prompts:
             self.phase = Phase.CLOSING
@@ -211,6 +274,10 @@ class CallSession:
         self._failures += 1
         self._buffer = ""
         self.deadline = None
+        if self.mode == "normal" and self._failures >= FAILURES_BEFORE_ELDERLY and self._failures < self.flow.max_failures:
+            switched = self._note_mode("elderly", f"{self._failures} failed inputs in a row")
+            self.phase = Phase.PROMPT
+            return switched + self._play(("sorry",) + self._node_prompts(self.node), barge_in=True)
         if self._failures >= self.flow.max_failures:
             return self._enter(self.flow.fallback, now)
         self.phase = Phase.PROMPT
@@ -239,6 +306,24 @@ class CallSession:
     # ---- event handlers --------------------------------------------------------------------
     def _on_digit(self, digit: str, now: float) -> list[Action]:
         node = self.node
+        if (self._greeting and self.mode == "normal" and self.flow.accessibility_offer and digit in GREETING_KEYS
+                and self.phase in (Phase.PROMPT, Phase.WAIT)):
+            return self._set_mode(GREETING_KEYS[digit], f"pressed {digit} at the greeting", now)
+        slow: list[Action] = []
+        if self.phase is Phase.WAIT and self._wait_since is not None and not self._buffer:
+            if now - self._wait_since > SLOW_RESPONSE_S:
+                self._slow_responses += 1
+                if self._slow_responses >= SLOW_RESPONSES_BEFORE_ELDERLY and self.mode == "normal":
+                    slow = self._note_mode("elderly", f"{self._slow_responses} slow answers")
+            self._wait_since = None
+        return slow + self._key(digit, now)
+
+    def _key(self, digit: str, now: float) -> list[Action]:
+        node = self.node
+        if node.type == "play" and node.key_fact and self.mode == "elderly" and self.phase is Phase.WAIT:
+            if digit == "1":
+                assert node.next is not None
+                return self._enter(node.next, now)
         if self.phase is Phase.RECORDING:
             return self._stop_recording() if digit == "#" else []
         if self.phase not in (Phase.PROMPT, Phase.WAIT) or node.type in ("callback", "message"):
@@ -248,7 +333,8 @@ class CallSession:
         if digit in self.flow.global_keys:
             return self._global(digit, now)
         if node.type == "menu":
-            if digit in node.options:
+            offered = node.elderly_options if self.mode == "elderly" and node.elderly_options else node.options
+            if digit in offered:
                 return self._stop() + self._enter(node.options[digit], now)
             return self._stop() + self._failure(now)
         if node.type == "language":
@@ -348,6 +434,10 @@ class CallSession:
             return []
         if self.phase is not Phase.PROMPT:
             return []
+        if node.type == "play" and node.key_fact and self.mode == "elderly":
+            self.phase = Phase.WAIT           # "if you heard it, press 1"
+            self.deadline = now + self._timeout("first_digit_timeout_s")
+            return []
         if node.type in ("play", "callback"):
             assert node.next is not None
             return self._enter(node.next, now)
@@ -356,6 +446,7 @@ class CallSession:
             self.deadline = now + node.max_seconds
             return [Record(node.max_seconds, self.context())]
         self.phase = Phase.WAIT
+        self._wait_since = now
         if not self._buffer:
             self.deadline = now + self._timeout("first_digit_timeout_s")
         return []
@@ -385,6 +476,13 @@ class CallSession:
             return self._enter(node.next, now)  # keep the default language
         if node.type == "collect" and self._buffer:
             return self._complete(now)
+        if node.type == "play":               # a key fact not confirmed: once more, then go on
+            assert node.next is not None
+            if self._fact_repeated:
+                return self._enter(node.next, now)
+            self._fact_repeated = True
+            self.phase = Phase.PROMPT
+            return self._play(self._node_prompts(node), barge_in=True)
         return self._failure(now)
 
     def _on_forward_result(self, result: ForwardResult, now: float) -> list[Action]:

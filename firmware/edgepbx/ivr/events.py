@@ -20,6 +20,13 @@ class VoiceKey:
 
 
 @dataclass(frozen=True)
+class SpeechPace:
+    """The caller's measured articulation rate (syllables per second of speech)."""
+    syllables_per_second: float
+    slow: bool
+
+
+@dataclass(frozen=True)
 class PlaybackDone:
     token: int  # the Play action's token; stale tokens (stopped prompts) are ignored
 
@@ -46,7 +53,7 @@ class CallerHungUp:
     pass
 
 
-Event = Digit | VoiceKey | PlaybackDone | Timeout | ForwardResult | RecordingStopped | CallerHungUp
+Event = Digit | VoiceKey | SpeechPace | PlaybackDone | Timeout | ForwardResult | RecordingStopped | CallerHungUp
 
 
 # ---- actions returned by the engine ---------------------------------------------------------
@@ -55,6 +62,7 @@ class Play:
     token: int
     prompts: tuple[tuple[str, str], ...]  # (prompt id, language), played in order
     barge_in: bool  # a key press stops it
+    variant: str = "normal"  # "elderly": the slow, loud rendering; "visually_impaired": pauses after options
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,13 @@ class Hangup:
 
 
 @dataclass(frozen=True)
+class ModeChanged:
+    """The call now runs in `mode` ("elderly", "visually_impaired"); `reason` says why."""
+    mode: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Entered:
     """Informational: the caller reached a node (for the log line and the record)."""
     node: str
@@ -127,4 +142,4 @@ class Collected:
 
 
 Action = (Play | StopPlayback | Forward | RequestCallback | Record | StopRecording | Listen | Hangup | Entered
-          | Collected)
+          | Collected | ModeChanged)

@@ -23,7 +23,10 @@ NODE_TYPES = ("language", "menu", "collect", "play", "forward", "callback", "mes
 FORWARD_TARGETS = ("central", "backup")
 GLOBAL_ACTIONS = ("back", "repeat")
 VOICE_PROMPTS = ("voice_hint", "heard", "heard_confirm") + tuple(f"digit_{d}" for d in "0123456789")
-SYSTEM_PROMPTS = ("sorry", "agents_busy") + VOICE_PROMPTS  # the engine itself plays these
+ACCESS_PROMPTS = ("accessibility_offer", "elderly_human_first", "key_locations", "again", "heard_it")
+SYSTEM_PROMPTS = ("sorry", "agents_busy") + VOICE_PROMPTS + ACCESS_PROMPTS  # the engine itself plays these
+VI_SUFFIX = "_vi"   # prompt X_vi replaces X for visually-impaired callers (no "see our website")
+NOT_FOR_BLIND = ("website", "web site", "sms", "text message", "网站", "网址", "短信", "扫码", "二维码")
 # Spoken shortcuts valid at every level when voice keys are on: what each does (a node id,
 # "back" or "repeat"). "operator" defaults to what key 0 does; "lost_card" only where named.
 VOICE_SHORTCUTS = ("operator", "back", "repeat", "lost_card")
@@ -33,10 +36,10 @@ ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 # Which fields each node type takes (besides "type"), and which of them are required.
 _NODE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "language": ({"prompt", "options", "next", "voice_keys"}, {"prompt", "options", "next"}),
-    "menu": ({"prompt", "options", "voice_keys"}, {"prompt", "options"}),
+    "menu": ({"prompt", "options", "voice_keys", "elderly_prompt", "elderly_options"}, {"prompt", "options"}),
     "collect": ({"prompt", "field", "min_digits", "max_digits", "terminator", "secret", "next",
                  "first_digit_timeout_s", "inter_digit_timeout_s", "voice_keys"}, {"prompt", "field", "next"}),
-    "play": ({"prompt", "next", "voice_keys"}, {"prompt", "next"}),
+    "play": ({"prompt", "next", "voice_keys", "key_fact"}, {"prompt", "next"}),
     "forward": ({"prompt", "queue", "on_fail", "target"}, set()),
     "callback": ({"prompt", "number_field", "next"}, {"prompt", "next"}),
     "message": ({"prompt", "next", "max_seconds"}, {"prompt", "next"}),
@@ -85,6 +88,9 @@ class Node:
     target: str = "central"
     max_seconds: float = 60.0
     voice_keys: bool | None = None   # None: as the flow says
+    elderly_prompt: tuple[str, ...] = ()       # menu: what elderly callers hear instead (fewer options)
+    elderly_options: tuple[str, ...] = ()      # menu: the keys offered to them (empty: all)
+    key_fact: bool = False                     # play: said twice and confirmed in elderly mode
 
 
 @dataclass(frozen=True)
@@ -102,12 +108,13 @@ class Flow:
     nodes: Mapping[str, Node]
     warnings: tuple[str, ...] = field(default=(), compare=False)
     voice_keys: bool = False               # callers may say keys at every menu (always so for visually-impaired mode)
+    accessibility_offer: bool = True       # the greeting starts with "seniors press 0, blind callers press star"
     voice_shortcuts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def prompt_ids(self) -> set[str]:
         """Every prompt the flow defines (the box may choose among them, e.g. by expected wait)
         plus those its nodes and the engine play."""
-        used = {p for node in self.nodes.values() for p in node.prompt}
+        used = {p for node in self.nodes.values() for p in node.prompt + node.elderly_prompt}
         return used | set(SYSTEM_PROMPTS) | set(self.prompts)
 
 
@@ -152,7 +159,8 @@ class _Checker:
             self.error("(flow)", "flow", "expected a table")
             head = {}
         known_head = {"name", "version", "start", "languages", "global_keys", "max_failures",
-                      "fallback", "first_digit_timeout_s", "inter_digit_timeout_s", "voice_keys", "voice_shortcuts"}
+                      "fallback", "first_digit_timeout_s", "inter_digit_timeout_s", "voice_keys", "voice_shortcuts",
+                      "accessibility_offer"}
         for key in sorted(set(head) - known_head):
             self.error("(flow)", key, f"unknown key (known: {', '.join(sorted(known_head))})")
         name = self.get(head, "(flow)", "name", str, default="", required=True)
@@ -176,6 +184,7 @@ class _Checker:
                 self.error("(flow)", key, f"must be 1..60 seconds, got {value}")
 
         voice_keys = self.get(head, "(flow)", "voice_keys", bool, default=False)
+        accessibility_offer = self.get(head, "(flow)", "accessibility_offer", bool, default=True)
         shortcuts = {"back": "back", "repeat": "repeat"}
         if isinstance(global_keys.get("0"), str):
             shortcuts["operator"] = global_keys["0"]
@@ -215,7 +224,7 @@ class _Checker:
             elif action not in GLOBAL_ACTIONS:
                 target("(flow)", f"voice_shortcuts.{word}", action)
         for node in nodes.values():
-            for prompt in node.prompt:
+            for prompt in node.prompt + node.elderly_prompt:
                 if prompt not in prompts:
                     self.error(node.id, "prompt", f"no prompt named {prompt!r} in [prompts]")
             if node.type == "menu":
@@ -226,6 +235,11 @@ class _Checker:
         for prompt in SYSTEM_PROMPTS:
             if prompt not in prompts:
                 self.error("(prompts)", prompt, "the engine needs this prompt")
+        for prompt_id, texts in prompts.items():
+            said = " ".join(texts.values()).lower()
+            if any(w in said for w in NOT_FOR_BLIND) and prompt_id + VI_SUFFIX not in prompts:
+                self.warnings.append(f"prompt {prompt_id} points callers to something to read or see; add "
+                                     f"{prompt_id}{VI_SUFFIX} for visually-impaired callers")
         self.check_fields(nodes)
         self.check_reachable(nodes, start, fallback, {**global_keys, **{f"voice:{k}": v for k, v in shortcuts.items()}})
         if self.errors:
@@ -234,7 +248,7 @@ class _Checker:
                     global_keys=MappingProxyType(global_keys), max_failures=max_failures,
                     fallback=fallback, first_digit_timeout_s=first_s, inter_digit_timeout_s=inter_s,
                     prompts=MappingProxyType(prompts), nodes=MappingProxyType(nodes),
-                    warnings=tuple(self.warnings), voice_keys=voice_keys,
+                    warnings=tuple(self.warnings), voice_keys=voice_keys, accessibility_offer=accessibility_offer,
                     voice_shortcuts=MappingProxyType(shortcuts))
 
     def read_prompts(self, table: Any, common: Mapping[str, Any], languages: tuple[str, ...]) -> dict[str, dict[str, str]]:
@@ -303,6 +317,18 @@ class _Checker:
             values["options"] = MappingProxyType(dict(options))
         if "voice_keys" in table and "voice_keys" in allowed:
             values["voice_keys"] = self.get(table, node_id, "voice_keys", bool)
+        if kind == "play":
+            values["key_fact"] = self.get(table, node_id, "key_fact", bool, default=False)
+        if kind == "menu" and "elderly_prompt" in table:
+            values["elderly_prompt"] = self.prompt_list({"prompt": table["elderly_prompt"]}, node_id)
+        if kind == "menu" and "elderly_options" in table:
+            chosen = self.get(table, node_id, "elderly_options", list, default=[])
+            for key in chosen:
+                if key not in table.get("options", {}):
+                    self.error(node_id, "elderly_options", f"{key!r} is not one of the menu's options")
+            if chosen and "elderly_prompt" not in table:
+                self.error(node_id, "elderly_prompt", "required with elderly_options (the prompt must name only those)")
+            values["elderly_options"] = tuple(str(k) for k in chosen)
         if kind == "collect":
             values["min_digits"] = self.get(table, node_id, "min_digits", int, default=1)
             values["max_digits"] = self.get(table, node_id, "max_digits", int, default=16)

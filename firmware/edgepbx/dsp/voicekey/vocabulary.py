@@ -9,29 +9,36 @@ from __future__ import annotations
 LANGUAGES = ("en", "zh")
 
 DIGITS = tuple("0123456789")
-ACTIONS = ("back", "operator", "repeat", "lost_card", "yes", "no")
+ACTIONS = ("back", "operator", "repeat", "lost_card", "yes", "no", "elderly", "visually_impaired")
 KEYS = DIGITS + ACTIONS
 
 WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
-        "0": ("zero", "oh"), "1": ("one",), "2": ("two",), "3": ("three",), "4": ("four",),
-        "5": ("five",), "6": ("six",), "7": ("seven",), "8": ("eight",), "9": ("nine",),
+        "0": ("zero", "oh", "press zero"), "1": ("one", "press one"), "2": ("two", "press two"),
+        "3": ("three", "press three"), "4": ("four", "press four"), "5": ("five", "press five"),
+        "6": ("six", "press six"), "7": ("seven", "press seven"), "8": ("eight", "press eight"),
+        "9": ("nine", "press nine"),
         "back": ("back", "go back"),
         "operator": ("operator", "agent"),
         "repeat": ("repeat", "say again"),
         "lost_card": ("lost card",),
         "yes": ("yes", "yeah"),
         "no": ("no",),
+        "elderly": ("I'm a senior", "senior"),
+        "visually_impaired": ("I can't see", "I am blind"),
     },
     "zh": {
-        "0": ("零",), "1": ("一", "幺"), "2": ("二", "两"), "3": ("三",), "4": ("四",),
-        "5": ("五",), "6": ("六",), "7": ("七",), "8": ("八",), "9": ("九",),
-        "back": ("返回",),
+        "0": ("零", "按零"), "1": ("一", "幺", "按一"), "2": ("二", "两", "按二"), "3": ("三", "按三"),
+        "4": ("四", "按四"), "5": ("五", "按五"), "6": ("六", "按六"), "7": ("七", "按七"),
+        "8": ("八", "按八"), "9": ("九", "按九"),
+        "back": ("返回", "返回上一级"),
         "operator": ("人工", "转人工"),
         "repeat": ("重复", "再说一遍"),
         "lost_card": ("挂失",),
         "yes": ("是", "对"),
         "no": ("不是", "不对"),
+        "elderly": ("我是老年人", "老年人"),
+        "visually_impaired": ("我看不见", "视障"),
     },
 }
 
