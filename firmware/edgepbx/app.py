@@ -65,6 +65,8 @@ async def run_box(config: Config) -> None:
         catalogue.check(wait)
         callback_flow = load_flow("callback_call")
         catalogue.check(callback_flow)
+        csat_flow = load_flow("csat")
+        catalogue.check(csat_flow)
     except BaseException:
         await store.close()
         raise
@@ -73,12 +75,13 @@ async def run_box(config: Config) -> None:
     for language in VOICE_LANGUAGES:     # loaded now, not on a call's first spoken word
         load_voice_model(language)
     router = CallRouter(lambda incoming: CallTask(incoming, flows.flow, config, hop, catalogue, store,
-                                                  central.link, outage, wait, voice_examples=voice_examples))
+                                                  central.link, outage, wait, voice_examples=voice_examples,
+                                                  csat_flow=csat_flow))
 
     async def place_callback(uid: str, uri: str, carried: ForwardContext, files: dict[str, Path]) -> str | None:
         task = CallTask(sip_events.IncomingCall(uid, uri, "callback"), callback_flow, config, hop, catalogue, store,
                         central.link, outage, outbound=True, carried=carried, prompt_files=files,
-                        voice_examples=voice_examples)
+                        voice_examples=voice_examples, csat_flow=csat_flow)
         running = router.start_outbound(task)
         hop.send(sip_events.Dial(uid, uri))
         while not running.done() and task.session.outcome != "forwarded":  # an agent has them: done

@@ -18,6 +18,7 @@ from edgepbx.ivr import events as ivr
 from edgepbx.ivr.engine import CallSession
 from edgepbx.ivr.flow import Flow
 from edgepbx.ivr.prompts import PromptCatalogue
+from edgepbx.ivr.variants import variant_path
 from edgepbx.ivr.voice_examples import VoiceExamples
 from edgepbx.sip import events as sip
 from edgepbx.sip.digits import DigitMerger
@@ -43,7 +44,7 @@ class CallTask:
                  catalogue: PromptCatalogue, store: Store, link: CentralLink, outage_flow: Flow,
                  wait_flow: Flow | None = None, *, outbound: bool = False,
                  carried: ivr.ForwardContext | None = None, prompt_files: dict[str, Path] | None = None,
-                 voice_examples: VoiceExamples | None = None) -> None:
+                 voice_examples: VoiceExamples | None = None, csat_flow: Flow | None = None) -> None:
         """`outbound`: the box placed this call (a callback): no answering, `carried` is the
         original call's context and `prompt_files` are prompts made for this call only."""
         self.uid = incoming.uid
@@ -54,6 +55,9 @@ class CallTask:
         self.hop = hop
         self.catalogue = catalogue
         self.voice_examples = voice_examples
+        self.csat_flow = csat_flow
+        self.csat: int | None = None
+        self._ended_outcome: str | None = None    # "forwarded", kept while the score is asked
         self.store = store
         self.flow = flow
         self.outbound = outbound
@@ -92,8 +96,13 @@ class CallTask:
             log.info("call %s from %s to %s: ringing", self.uid, self.caller, self.called)
             self.hop.send(sip.Answer(self.uid))
         self.known = await self.store.lookup(self.caller) if self.caller != "anonymous" else None
-        if self.known is not None and self.known.language in self.flow.languages and not self.outbound:
-            self.session = CallSession(self.flow, self.known.language)  # the directory knows the caller
+        if self.known is not None and not self.outbound:   # the directory knows the caller
+            language = self.known.language if self.known.language in self.flow.languages else self.session.language
+            mode = next((m for m in ("visually_impaired", "elderly") if m in self.known.flags), "normal")
+            if language != self.session.language or mode != "normal":
+                self.session = CallSession(self.flow, language, mode)
+                if mode != "normal":
+                    log.info("call %s in %s mode (directory)", self.uid, mode)
         try:
             await self._until_media()
             self.answered_wall = time.time()
@@ -143,12 +152,24 @@ class CallTask:
         elif isinstance(event, sip.VoiceKeyHeard):
             log.info("call %s said %s (voice, confidence %.2f)", self.uid, event.key, event.confidence)
             await self._act(self.session.handle(ivr.VoiceKey(event.key, event.confidence), now))
+        elif isinstance(event, sip.SlowSpeech):
+            log.info("call %s: slow speech, %.1f syllables/s", self.uid, event.syllables_per_second)
+            await self._act(self.session.handle(ivr.SpeechPace(event.syllables_per_second, True), now))
         elif isinstance(event, sip.PlaybackFinished):
             await self._act(self.session.handle(ivr.PlaybackDone(event.token), now))
         elif isinstance(event, sip.ForwardAnswered):
             self._cancel_forward_timer()
             log.info("call %s forwarded: %s answered", self.uid, self._forward_kind)
             await self._act(self.session.handle(ivr.ForwardResult(True), now))
+        elif isinstance(event, sip.ForwardEnded):
+            log.info("call %s: central hung up", self.uid)
+            if self.config.access.csat and self.csat_flow is not None and self.session.outcome == "forwarded":
+                self._ended_outcome = "forwarded"
+                self.session = CallSession(self.csat_flow, self.session.language, self.session.mode, self.session.context())
+                await self._act(self.session.start(now))
+            else:
+                self._hung_up_by_box = True
+                self.hop.send(sip.HangUp(self.uid))
         elif isinstance(event, sip.ForwardFailed):
             self._cancel_forward_timer()
             kind, self._forward_kind = self._forward_kind, None
@@ -178,7 +199,7 @@ class CallTask:
     async def _act(self, actions: list[ivr.Action]) -> None:
         for action in actions:
             if isinstance(action, ivr.Play):
-                files = tuple(self._prompt_files.get(pid) or self.catalogue.path(self._prompt_swap.get(pid, pid), lang)
+                files = tuple(self._prompt_files.get(pid) or self._prompt_file(self._prompt_swap.get(pid, pid), lang, action.variant)
                               for pid, lang in action.prompts)
                 self.hop.send(sip.PlayFiles(self.uid, action.token, files))
             elif isinstance(action, ivr.StopPlayback):
@@ -186,10 +207,14 @@ class CallTask:
             elif isinstance(action, ivr.Listen):
                 examples = self.voice_examples.load(action.language) if action.vocabulary and self.voice_examples else {}
                 self.hop.send(sip.ListenFor(self.uid, action.language, action.vocabulary, action.digit_string, examples))
+            elif isinstance(action, ivr.ModeChanged):
+                log.info("call %s now in %s mode (%s)", self.uid, action.mode, action.reason)
             elif isinstance(action, ivr.Entered):
                 log.info("call %s at %s (%s)", self.uid, action.node, action.type)
             elif isinstance(action, ivr.Collected):
                 log.info("call %s entered %s = %s", self.uid, action.field, action.shown)
+                if self._ended_outcome is not None and action.field == "csat" and action.shown in "12345":
+                    self.csat = int(action.shown)
             elif isinstance(action, ivr.Forward):
                 await self._forward(action)
             elif isinstance(action, ivr.RequestCallback):
@@ -198,7 +223,8 @@ class CallTask:
                                               action.context.path, {"data": dict(action.context.data),
                                                                     "queue": action.context.queue,
                                                                     "mode": action.context.mode},
-                                              during_outage=self.during_outage)
+                                              during_outage=self.during_outage,
+                                              priority=1 if action.context.mode == "elderly" else 0)
                 log.info("call %s callback request stored%s", self.uid, " (during outage)" if self.during_outage else "")
             elif isinstance(action, ivr.Record):
                 self._messages += 1
@@ -212,6 +238,14 @@ class CallTask:
                 log.info("call %s box hangs up (%s)", self.uid, action.reason)
                 self._hung_up_by_box = True
                 self.hop.send(sip.HangUp(self.uid))
+
+    def _prompt_file(self, prompt_id: str, language: str, variant: str) -> Path:
+        """The elderly / visually-impaired version when it has been made, else the prompt itself."""
+        if variant != "normal":
+            derived = variant_path(self.catalogue, prompt_id, language, variant)
+            if derived.is_file():
+                return derived
+        return self.catalogue.path(prompt_id, language)
 
     async def _forward(self, action: ivr.Forward) -> None:
         loop = asyncio.get_running_loop()
@@ -277,8 +311,8 @@ class CallTask:
             call_uid=self.uid, caller=self.caller, called=self.called, started_at=self.started_wall,
             answered_at=self.answered_wall, ended_at=time.time(), language=session.language,
             ivr_path=tuple(session.path), digits=session.record_digits(),
-            outcome=session.outcome or ("unanswered" if self.answered_wall is None else "abandoned"),
-            forward_target=self.forward_target, hangup_cause=self.cause)
+            outcome=self._ended_outcome or session.outcome or ("unanswered" if self.answered_wall is None else "abandoned"),
+            forward_target=self.forward_target, hangup_cause=self.cause, mode=session.mode, csat=self.csat)
         try:
             row = await self.store.add_call(record)
         except Exception:  # noqa: BLE001 - the record is lost; say so loudly

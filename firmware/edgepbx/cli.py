@@ -11,6 +11,7 @@ from edgepbx import __version__
 from edgepbx.api.tokens import NAME, SCOPES, new_token, token_hash
 from edgepbx.config import TEMPLATES, Config, ConfigError, load_config
 from edgepbx.ivr.flow import FlowInvalid, load_flow
+from edgepbx.ivr import variants
 from edgepbx.ivr.prompts import PromptCatalogue, PromptsMissing
 from edgepbx.store import Store
 
@@ -66,9 +67,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "prompts":
             catalogue = PromptCatalogue(config.ivr.prompts)
-            names = (TEMPLATES if args.all_templates else (config.ivr.flow,)) + (config.central.outage_flow, "wait", "callback_call")
-            total = sum(catalogue.render(load_flow(name)) for name in names)
-            print(f"prompts: {total} rendered into {config.ivr.prompts}")
+            names = (TEMPLATES if args.all_templates else (config.ivr.flow,)) + (config.central.outage_flow, "wait", "callback_call", "csat")
+            total = sum(catalogue.render(load_flow(name), config.access.level_dbov) for name in names)
+            made = variants.refresh(catalogue, config.access)
+            print(f"prompts: {total} rendered, {made} elderly/visually-impaired versions made, in {config.ivr.prompts}")
             return 0
         logging.basicConfig(level=config.log.level.upper(), stream=sys.stdout,
                             format="%(asctime)s %(levelname)-5s %(message)s")

@@ -14,7 +14,7 @@ from typing import Any
 
 LANGUAGES = ("zh", "en")
 TEMPLATES = ("ecommerce", "repair", "finance", "medical")
-SYSTEM_FLOWS = ("outage", "wait", "callback_call")  # built in, not business choices: survivable mode, peak-load wait
+SYSTEM_FLOWS = ("outage", "wait", "callback_call", "csat")  # built in, not business choices: survivable mode, peak-load wait
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_CALL_LEGS = 64  # PJSUA_MAX_CALLS in firmware/pjsua2/config_site.h
 
@@ -85,6 +85,16 @@ class PanelSection:
 
 
 @dataclass(frozen=True)
+class AccessSection:
+    """Elderly and visually-impaired callers."""
+    elderly_tempo: float = 0.75        # prompts at this tempo, same pitch (0.6..0.9)
+    level_dbov: float = -26.0          # active speech level of every prompt (ITU-T P.56)
+    elderly_level_dbov: float = -20.0  # ... and of the elderly versions
+    pause_s: float = 2.0               # visually-impaired: silence after each option
+    csat: bool = True                  # ask for a 1-5 score when central hangs up first
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str = "info"
 
@@ -98,6 +108,7 @@ class Config:
     ivr: IvrSection = field(default_factory=IvrSection)
     api: ApiSection = field(default_factory=ApiSection)
     panel: PanelSection = field(default_factory=PanelSection)
+    access: AccessSection = field(default_factory=AccessSection)
     log: LogSection = field(default_factory=LogSection)
     source: str = "<embedded default>"
 
@@ -189,6 +200,13 @@ def _validate(config: Config) -> None:
         fail("[panel] pins", f"no such file: {config.panel.pins}")
     if config.panel.pin_factory not in ("", "lgpio", "rpigpio", "pigpio", "native", "mock"):
         fail("[panel] pin_factory", f"unknown gpiozero pin factory {config.panel.pin_factory!r}")
+    if not 0.6 <= config.access.elderly_tempo <= 0.9:
+        fail("[access] elderly_tempo", f"must be 0.6..0.9, got {config.access.elderly_tempo}")
+    for key in ("level_dbov", "elderly_level_dbov"):
+        if not -40.0 <= getattr(config.access, key) <= -10.0:
+            fail(f"[access] {key}", f"must be -40..-10 dBov, got {getattr(config.access, key)}")
+    if not 0.5 <= config.access.pause_s <= 5.0:
+        fail("[access] pause_s", f"must be 0.5..5 seconds, got {config.access.pause_s}")
     if config.log.level not in LOG_LEVELS:
         fail("[log] level", f"must be one of {', '.join(LOG_LEVELS)}, got {config.log.level!r}")
 

@@ -1,6 +1,7 @@
 """Prompt recordings: upload (any common WAV, converted), list with checksums, download, delete."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 from typing import Annotated, Literal
@@ -12,7 +13,7 @@ from edgepbx.api.auth import need_read, need_write
 from edgepbx.api.context import BoxContext
 from edgepbx.api.errors import ApiError
 from edgepbx.api.models import ErrorOut, PromptList, PromptOut, PromptUploaded
-from edgepbx.ivr import recordings
+from edgepbx.ivr import recordings, variants
 from edgepbx.ivr.recordings import MAX_UPLOAD_BYTES, PROMPT_ID, BadRecording, PromptFile
 
 router = APIRouter(prefix="/api/v1/prompts", tags=["prompts"])
@@ -61,9 +62,13 @@ async def put_prompt(request: Request, language: Language, prompt_id: PromptId) 
     _checked(language, prompt_id)
     body = await request.body()
     try:
-        stored = await recordings.install(box.catalogue, language, prompt_id, body)
+        await recordings.install(box.catalogue, language, prompt_id, body)
     except BadRecording as exc:
         raise ApiError(415 if "WAV" in str(exc) else 422, "bad_recording", str(exc)) from None
+    # the prompt level, and the elderly / visually-impaired versions, before the next call plays it
+    await asyncio.to_thread(variants.prepare_upload, box.catalogue, box.config.access, language, prompt_id)
+    stored = recordings.describe(box.catalogue, language, prompt_id)
+    assert stored is not None
     box.synced()
     return PromptUploaded(**_out(box, stored).model_dump(), source_sha256=hashlib.sha256(body).hexdigest())
 

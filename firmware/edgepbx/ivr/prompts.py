@@ -10,13 +10,18 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import wave
 from pathlib import Path
+
+import numpy as np
+
+from edgepbx.dsp.level import NORMAL_DBOV, normalise
 
 from edgepbx.ivr.flow import Flow
 
 VOICES = {"zh": "cmn-latn-pinyin", "en": "en-us"}  # `cmn` reads Han characters as English
 RATE = 8000
-RENDER_VERSION = "render-2"  # bump when synthesis changes, so default prompts are rendered again
+RENDER_VERSION = "render-3"  # bump when synthesis changes, so default prompts are rendered again
 
 
 class PromptsMissing(RuntimeError):
@@ -41,7 +46,7 @@ class PromptCatalogue:
                                  f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''} "
                                  "(run `edgepbx prompts render`)")
 
-    def render(self, flow: Flow) -> int:
+    def render(self, flow: Flow, level_dbov: float = NORMAL_DBOV) -> int:
         """Synthesise missing or outdated default prompts; return how many were written."""
         for tool in ("espeak-ng", "sox"):
             if shutil.which(tool) is None:
@@ -55,14 +60,26 @@ class PromptCatalogue:
                 if wav.is_file() and (not note.is_file() or note.read_text(encoding="utf-8") == stamp):
                     continue  # up to date, or an operator's recording
                 wav.parent.mkdir(parents=True, exist_ok=True)
-                synthesise(text, lang, wav)
+                synthesise(text, lang, wav, level_dbov)
                 note.write_text(stamp, encoding="utf-8")
                 written += 1
         return written
 
 
-def synthesise(text: str, language: str, out: Path) -> None:
-    """espeak-ng → 8 kHz mono 16-bit WAV, written atomically."""
+def write_wav(out: Path, pcm: np.ndarray) -> None:
+    """8 kHz mono 16-bit WAV, written atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_suffix(".part.wav")
+    with wave.open(str(part), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(np.asarray(pcm, dtype="<i2").tobytes())
+    part.replace(out)
+
+
+def synthesise(text: str, language: str, out: Path, level_dbov: float = NORMAL_DBOV) -> None:
+    """espeak-ng → 8 kHz mono 16-bit WAV at `level_dbov` (ITU-T P.56), written atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
@@ -72,4 +89,6 @@ def synthesise(text: str, language: str, out: Path) -> None:
         # Trim espeak's leading silence (it delays the caller's first audio), keep a short tail.
         subprocess.run(["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(part),
                         "silence", "1", "0.01", "0.5%", "pad", "0.02", "0.25"], check=True, capture_output=True)
-        part.replace(out)
+        with wave.open(str(part)) as w:
+            pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+        write_wav(out, normalise(pcm, RATE, level_dbov))

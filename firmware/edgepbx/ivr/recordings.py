@@ -127,6 +127,8 @@ def remove(catalogue: PromptCatalogue, language: str, prompt_id: str) -> bool:
         return False
     path.unlink()
     path.with_suffix(".txt").unlink(missing_ok=True)
+    for derived in path.parent.glob(f"*/{prompt_id}.*"):   # its elderly / visually-impaired versions
+        derived.unlink(missing_ok=True)
     return True
 
 

@@ -36,6 +36,13 @@ class VoiceKeyHeard:
 
 
 @dataclass(frozen=True)
+class SlowSpeech:
+    """The caller's speech measured slow (once per call)."""
+    uid: str
+    syllables_per_second: float
+
+
+@dataclass(frozen=True)
 class PlaybackFinished:
     uid: str
     token: int
@@ -43,6 +50,12 @@ class PlaybackFinished:
 
 @dataclass(frozen=True)
 class ForwardAnswered:
+    uid: str           # the caller's leg
+
+
+@dataclass(frozen=True)
+class ForwardEnded:
+    """Central hung up a bridged forward; the caller's leg is still up."""
     uid: str           # the caller's leg
 
 
@@ -72,7 +85,7 @@ class CallEnded:
     code: int
 
 
-SipEvent = (IncomingCall | MediaReady | DigitReceived | VoiceKeyHeard | PlaybackFinished | ForwardAnswered | ForwardFailed
+SipEvent = (IncomingCall | MediaReady | DigitReceived | VoiceKeyHeard | SlowSpeech | PlaybackFinished | ForwardAnswered | ForwardEnded | ForwardFailed
             | CentralWait | RecordingFinished | CallEnded)
 
 

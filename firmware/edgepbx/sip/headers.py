@@ -23,6 +23,8 @@ def context_headers(ctx: ForwardContext, *, box: str, call_uid: str, caller: str
         (PREFIX + "Mode", ctx.mode),
         (PREFIX + "Path", ",".join(ctx.path)),
     ]
+    if ctx.mode == "elderly":   # central routes these to its elderly-care agents first
+        headers.append((PREFIX + "Priority", "elderly"))
     if ctx.queue:
         headers.append((PREFIX + "Queue", ctx.queue))
     if data:

@@ -20,6 +20,7 @@ import pjsua2 as pj
 from edgepbx.config import SipSection
 from edgepbx.dsp._vector import vector_bytes
 from edgepbx.dsp.dtmf import DtmfDetector
+from edgepbx.dsp.speechrate import SpeechRate
 from edgepbx.dsp.voicekey import VoiceKeyDecoder
 from edgepbx.sip import events as ev
 from edgepbx.sip.endpoint import account_config, call_audio, create_endpoint, pcm_format
@@ -51,6 +52,7 @@ class _Tap(pj.AudioMediaPort):
         self.post = post
         self.detector = DtmfDetector(8000)
         self.voice: VoiceKeyDecoder | None = None
+        self.pace: SpeechRate | None = SpeechRate(8000)   # until a slow speaker is noticed
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 name)
         try:
@@ -59,6 +61,12 @@ class _Tap(pj.AudioMediaPort):
             pcm = vector_bytes(int(frame.buf.this))
             for hit in self.detector.feed(pcm):
                 self.post(ev.DigitReceived(self.uid, hit.digit, "inband", time.monotonic()))
+            pace = self.pace
+            if pace is not None:
+                pace.feed(pcm)
+                if pace.slow:
+                    self.pace = None
+                    self.post(ev.SlowSpeech(self.uid, pace.syllables_per_second))
             voice = self.voice
             if voice is not None:
                 for word in voice.feed(pcm):
@@ -249,7 +257,10 @@ class SipStack:
             caller = self.legs.get(leg.peer)
             if caller is not None and not caller.ended:
                 if caller.bridged or info.connectDuration.sec > 0 or info.connectDuration.msec > 0:
-                    self._hangup(caller)  # central ended the conversation
+                    # central ended the conversation: the caller stays (the box may ask for a score)
+                    caller.bridged = False
+                    caller.peer = None
+                    self.hop.post(ev.ForwardEnded(leg.peer))
                 else:
                     caller.peer = None
                     self.hop.post(ev.ForwardFailed(leg.peer, f"{code} {info.lastReason}".strip()))

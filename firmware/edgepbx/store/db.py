@@ -33,6 +33,8 @@ class CallRecord:
     outcome: str
     forward_target: str | None
     hangup_cause: str
+    mode: str = "normal"            # normal, elderly, visually_impaired (as the call ended)
+    csat: int | None = None         # 1-5, when the caller scored the call
 
 
 RECORD_KINDS = ("calls", "callbacks", "messages")
@@ -124,20 +126,22 @@ class Store:
         """Insert one call-detail record; returns its id once committed."""
         return await self._insert(
             "INSERT INTO calls (call_uid, caller, called, started_at, answered_at, ended_at, language,"
-            " ivr_path, digits, outcome, forward_target, hangup_cause)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " ivr_path, digits, outcome, forward_target, hangup_cause, mode, csat)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.call_uid, record.caller, record.called, record.started_at, record.answered_at,
              record.ended_at, record.language, json.dumps(list(record.ivr_path)),
              json.dumps(record.digits, ensure_ascii=False), record.outcome, record.forward_target,
-             record.hangup_cause))
+             record.hangup_cause, record.mode, record.csat))
 
     async def add_callback(self, call_uid: str, number: str, requested_at: float, language: str,
-                           ivr_path: tuple[str, ...], context: dict[str, Any], during_outage: bool = False) -> int:
+                           ivr_path: tuple[str, ...], context: dict[str, Any], during_outage: bool = False,
+                           priority: int = 0) -> int:
+        """`priority` 1: an elderly caller's request, dialled and listed first."""
         return await self._insert(
-            "INSERT INTO callbacks (call_uid, number, requested_at, language, ivr_path, context, during_outage)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO callbacks (call_uid, number, requested_at, language, ivr_path, context, during_outage, priority)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (call_uid, number, requested_at, language, json.dumps(list(ivr_path)),
-             json.dumps(context, ensure_ascii=False), int(during_outage)))
+             json.dumps(context, ensure_ascii=False), int(during_outage), priority))
 
     async def add_message(self, call_uid: str, caller: str, recorded_at: float, duration_s: float,
                           language: str, ivr_path: tuple[str, ...], audio: str, during_outage: bool = False) -> int:
@@ -199,7 +203,7 @@ class Store:
         rows = await self._all(
             "SELECT * FROM callbacks WHERE during_outage = 1 AND collected_at IS NULL"
             " AND coalesce(dial_result, '') != 'connected' AND dial_attempts < ?"
-            " AND (dialed_at IS NULL OR dialed_at <= ?) ORDER BY id", (max_attempts, now - retry_after_s))
+            " AND (dialed_at IS NULL OR dialed_at <= ?) ORDER BY priority DESC, id", (max_attempts, now - retry_after_s))
         return [_decode(dict(r)) for r in rows]
 
     async def note_dial(self, callback_id: int, result: str, at: float) -> None:

@@ -98,3 +98,10 @@ MIGRATIONS.append(
     ALTER TABLE callbacks ADD COLUMN dialed_at REAL;
     ALTER TABLE callbacks ADD COLUMN dial_result TEXT
     """)
+MIGRATIONS.append(
+    # 5: accessibility: the mode each call ended in, its satisfaction score, priority callbacks
+    """
+    ALTER TABLE calls ADD COLUMN mode TEXT NOT NULL DEFAULT 'normal';
+    ALTER TABLE calls ADD COLUMN csat INTEGER CHECK (csat BETWEEN 1 AND 5);
+    ALTER TABLE callbacks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
+    """)
