@@ -2,7 +2,8 @@
 
 Every 10 ms: the intensity (dB) over a 64 ms Hann window. A syllable nucleus is an
 intensity peak that stands at least 2 dB above the dips on both sides, lies above a threshold
-25 dB under the loudest recent speech (and over an absolute floor), and is voiced: the
+25 dB under the loudest recent speech, 10 dB over the tracked noise floor and over an
+absolute floor, and is voiced: the
 normalised autocorrelation of the 40 ms around it peaks above 0.45 at a lag of 2.5-16.7 ms
 (60-400 Hz). Speech time counts the frames over the threshold, with pauses shorter than
 300 ms bridged; the rate is nuclei per second of speech time. Voicing is only computed at
@@ -18,6 +19,8 @@ DEF FLOOR_DB = 38.0       # mean square of int16 samples, dB: about -52 dBov
 DEF TOP_DECAY_DB = 0.01   # per frame: the loudest-speech reference forgets 1 dB a second
 DEF VOICED_R = 0.45
 DEF BRIDGE_FRAMES = 30
+DEF OVER_FLOOR_DB = 10.0  # speech stands this far over the tracked noise floor
+DEF FLOOR_RISE = 0.001    # per frame: the floor creeps up slowly, falls at once
 
 
 cdef class SpeechRateCore:
@@ -30,6 +33,7 @@ cdef class SpeechRateCore:
     cdef long long next_frame_end   # sample index (exclusive) that completes the next frame
     cdef long long frame
     cdef double top
+    cdef double floor
     cdef bint rising
     cdef double peak_db, dip_db
     cdef long long peak_frame
@@ -62,6 +66,7 @@ cdef class SpeechRateCore:
         self.next_frame_end = self.win
         self.frame = 0
         self.top = 0
+        self.floor = -1
         self.rising = True
         self.peak_db = -1e9
         self.dip_db = 1e9
@@ -93,9 +98,15 @@ cdef class SpeechRateCore:
         self.top = self.top - TOP_DECAY_DB
         if db > self.top:
             self.top = db
+        if self.floor < 0 or db < self.floor:
+            self.floor = db
+        else:
+            self.floor += FLOOR_RISE * (db - self.floor)
         threshold = self.top - BELOW_TOP_DB
         if threshold < FLOOR_DB:
             threshold = FLOOR_DB
+        if threshold < self.floor + OVER_FLOOR_DB:
+            threshold = self.floor + OVER_FLOOR_DB
         if db > threshold:
             if self.have_sounding and 1 < f - self.last_sounding <= BRIDGE_FRAMES:
                 self.speech_frames += f - self.last_sounding - 1    # a short pause inside speech

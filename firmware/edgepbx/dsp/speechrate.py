@@ -12,6 +12,7 @@ from edgepbx.dsp.pcm import as_int16, check_rate
 
 SLOW_BELOW = 3.0        # syllables per second of speech: a slow speaker
 MIN_SPEECH_S = 1.5      # speech heard before the rate means anything
+MIN_SYLLABLES = 4       # ... and syllables in it
 
 
 class SpeechRate:
@@ -41,7 +42,7 @@ class SpeechRate:
 
     @property
     def slow(self) -> bool | None:
-        """True for a slow speaker, None until MIN_SPEECH_S of speech was heard."""
-        if self.speech_seconds < MIN_SPEECH_S:
+        """True for a slow speaker, None until MIN_SPEECH_S of speech (MIN_SYLLABLES) was heard."""
+        if self.speech_seconds < MIN_SPEECH_S or self.syllables < MIN_SYLLABLES:
             return None
         return self.syllables_per_second < SLOW_BELOW
