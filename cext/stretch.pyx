@@ -4,7 +4,8 @@ The output is built from 30 ms Hann-windowed input segments overlapped by half. 
 segment is taken near its nominal input position (output time x tempo), moved within ±10 ms
 to where it best continues the segment before it (cross-correlation with the input that
 followed that segment), so waveforms join in phase: no clicks, no pitch change. The search is
-coarse-to-fine (every third lag on every second sample, then each lag around the best).
+coarse-to-fine (every fourth lag on every fourth sample, then each lag within three of the
+best on every second sample).
 Runs without the GIL.
 """
 from libc.math cimport cos, M_PI, ceil
@@ -52,18 +53,20 @@ def wsola(const double[::1] x, double tempo, int rate):
                     i = 0
                     while i < N:
                         score += xp[target + i] * xp[lag + i]
-                        i += 2
+                        i += 4
                     if score > top:
                         top = score
                         best = lag
-                    lag += 3
-                lo = best - 2 if best - 2 >= 0 else 0
-                hi = best + 2 if best + 2 <= limit else limit
+                    lag += 4
+                lo = best - 3 if best - 3 >= 0 else 0
+                hi = best + 3 if best + 3 <= limit else limit
                 top = -1e300
                 for lag in range(lo, hi + 1):
                     score = 0
-                    for i in range(N):
+                    i = 0
+                    while i < N:
                         score += xp[target + i] * xp[lag + i]
+                        i += 2
                     if score > top:
                         top = score
                         best = lag
