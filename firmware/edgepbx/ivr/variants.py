@@ -61,7 +61,7 @@ def lengthen_pauses(pcm: np.ndarray, rate: int, pause_s: float, gap_s: float) ->
             if (j - i) * hop >= gap_s * rate:
                 middle = (i + j) // 2 * hop
                 pieces.append(pcm[last:middle])
-                extra = int(pause_s * rate) - (j - i) * hop
+                extra = int((pause_s + 0.1) * rate) - (j - i) * hop   # a little over, never under
                 if extra > 0:
                     pieces.append(np.zeros(extra, np.int16))
                 last = middle
@@ -92,7 +92,7 @@ def refresh(catalogue: PromptCatalogue, access: AccessSection, prompt_ids: set[s
         digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
         for variant in VARIANTS:
             out = variant_path(catalogue, prompt_id, language, variant)
-            stamp = f"{digest} v2 {access.elderly_tempo} {access.elderly_level_dbov} {access.level_dbov} {access.pause_s}"
+            stamp = f"{digest} v3 {access.elderly_tempo} {access.elderly_level_dbov} {access.level_dbov} {access.pause_s}"
             note = out.with_suffix(".txt")
             if out.is_file() and note.is_file() and note.read_text() == stamp:
                 continue

@@ -2,7 +2,8 @@
 
 `python -m edgepbx.tools.answer --listen 127.0.0.1:5090 --play hold.wav --calls-log calls.jsonl`
 Each answered call is one JSON line (uri, headers) written when the INVITE arrives. Runs until
-SIGTERM/SIGINT. `--no-answer` rings without answering (a central that does not pick up).
+SIGTERM/SIGINT. `--no-answer` rings without answering (a central that does not pick up);
+`--hangup-after SECONDS` ends each answered call itself (an agent finishing the call).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class _Call(pj.Call):
         self.player: pj.AudioMediaPlayer | None = None
         self.ended = False
         self.answer_at: float | None = None
+        self.hangup_at: float | None = None
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
         if self.getInfo().state == pj.PJSIP_INV_STATE_DISCONNECTED:
@@ -60,6 +62,8 @@ class _Account(pj.Account):
         call.answer(op)
         if self.args.answer_after and not self.args.no_answer:
             call.answer_at = time.monotonic() + self.args.answer_after
+        if self.args.hangup_after and not self.args.no_answer:
+            call.hangup_at = time.monotonic() + self.args.answer_after + self.args.hangup_after
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-answer", action="store_true", help="ring, never answer")
     p.add_argument("--answer-after", type=float, default=0.0, metavar="SECONDS", help="ring this long, then answer")
     p.add_argument("--wait-header", type=int, metavar="SECONDS", help="send X-EdgePBX-Wait: SECONDS when ringing")
+    p.add_argument("--hangup-after", type=float, default=0.0, metavar="SECONDS", help="hang up this long after answering")
     args = p.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     handle = create_endpoint(host, int(port), 32)
@@ -88,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
                 op = pj.CallOpParam()
                 op.statusCode = 200
                 call.answer(op)
+            if call.hangup_at is not None and time.monotonic() >= call.hangup_at:
+                call.hangup_at = None
+                call.hangup(pj.CallOpParam())
     handle.ep.hangupAllCalls()
     for _ in range(20):
         handle.ep.libHandleEvents(10)
