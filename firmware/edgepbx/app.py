@@ -28,6 +28,7 @@ from edgepbx.dsp.voicekey.vocabulary import LANGUAGES as VOICE_LANGUAGES
 from edgepbx.sip.hop import ThreadHop
 from edgepbx.sip.stack import SipStack
 from edgepbx.store import Store
+from edgepbx.watchdog import Notifier
 
 log = logging.getLogger("edgepbx")
 
@@ -109,15 +110,19 @@ async def run_box(config: Config) -> None:
         raise
     keeper = loop.create_task(retention.run(store, config.store.min_free_mb * 1024 * 1024), name="retention")
     redial = loop.create_task(dialer.run(), name="callback-dialer")
+    notifier = Notifier()
+    watchdog = loop.create_task(notifier.watch(lambda: stack.heartbeat), name="watchdog")
     log.info("edgepbx %s ready: SIP udp %s, API %s, flow %s v%d, central %s, store %s",
              __version__, config.sip.listen, api.url, flows.flow.name, flows.current.version,
              config.central.uri or "none", config.store.path)
+    notifier.send(f"READY=1\nSTATUS=answering calls on {config.sip.listen}")
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    notifier.send("STOPPING=1")
     log.info("stopping: hanging up %d call(s)", len(router.tasks))
-    for task in (keeper, redial):
+    for task in (keeper, redial, watchdog):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

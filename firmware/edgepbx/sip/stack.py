@@ -158,6 +158,7 @@ class SipStack:
         self._next_uid = 0
         self._boot = secrets.token_hex(3)  # call uids stay unique across restarts
         self._thread = threading.Thread(target=self._main, name="pjsua2", daemon=True)
+        self.heartbeat = time.monotonic()
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._error: BaseException | None = None
@@ -189,6 +190,7 @@ class SipStack:
         self._ready.set()
         try:
             while not self._stopping.is_set():
+                self.heartbeat = time.monotonic()     # the watchdog pings only while this moves
                 self.ep.libHandleEvents(POLL_MS)
                 for command in self.hop.drain():
                     try:
