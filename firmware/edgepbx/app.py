@@ -5,6 +5,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
+from typing import Callable
 
 from edgepbx import __version__, retention
 from edgepbx.api.context import BoxContext
@@ -29,6 +31,12 @@ from edgepbx.sip.hop import ThreadHop
 from edgepbx.sip.stack import SipStack
 from edgepbx.store import Store
 from edgepbx.watchdog import Notifier
+from edgepbx.config_edit import ConfigEditor
+from edgepbx.console.commands import TREE, Commands
+from edgepbx.console.logbuffer import LogBuffer
+from edgepbx.console.password import verify_password
+from edgepbx.console.service import ConsoleService, resolve_port
+from edgepbx.console.session import ConsoleSession
 
 log = logging.getLogger("edgepbx")
 
@@ -48,7 +56,7 @@ def _panel(config: Config) -> StatusLeds | None:
         return None
 
 
-async def run_box(config: Config) -> None:
+async def run_box(config: Config) -> int:
     catalogue = PromptCatalogue(config.ivr.prompts)
     store = await Store.open(config.store.path)
     try:
@@ -115,11 +123,25 @@ async def run_box(config: Config) -> None:
     log.info("edgepbx %s ready: SIP udp %s, API %s, flow %s v%d, central %s, store %s",
              __version__, config.sip.listen, api.url, flows.flow.name, flows.current.version,
              config.central.uri or "none", config.store.path)
-    notifier.send(f"READY=1\nSTATUS=answering calls on {config.sip.listen}")
     stop = asyncio.Event()
+    restart_reason: list[str] = []
+
+    def restart(reason: str) -> None:
+        """Stop with RESTART_EXIT: systemd starts the box again (the console's commit, reboot)."""
+        log.info("restart requested: %s", reason)
+        restart_reason.append(reason)
+        loop.call_later(0.5, stop.set)      # the console's answer reaches the technician first
+
+    console = await _console(config, box, store, router, restart)
+    rollback = _arm_confirm_rollback(config, restart)
+    notifier.send(f"READY=1\nSTATUS=answering calls on {config.sip.listen}")
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if rollback is not None:
+        rollback.cancel()
+    if console is not None:
+        await console.stop()
     notifier.send("STOPPING=1")
     log.info("stopping: hanging up %d call(s)", len(router.tasks))
     for task in (keeper, redial, watchdog):
@@ -132,3 +154,60 @@ async def run_box(config: Config) -> None:
     await router.drain(timeout=5)
     await store.close()
     log.info("stopped")
+    return RESTART_EXIT if restart_reason else 0
+
+
+RESTART_EXIT = 3
+
+
+async def _console(config: Config, box: BoxContext, store: Store, router: CallRouter,
+                   restart: Callable[[str], None]) -> ConsoleService | None:
+    port = resolve_port(config.console.port)
+    if not port:
+        return None
+    logbuf = LogBuffer()
+    logging.getLogger().addHandler(logbuf)
+    stored = [await store.setting("console_password")]
+
+    def verify(password: str) -> bool:
+        return verify_password(password, stored[0])
+
+    async def audit(what: str, result: str) -> None:
+        await store.add_audit("console", what, result)
+
+    async def refresh_password() -> None:
+        stored[0] = await store.setting("console_password")
+
+    def calls() -> list[dict]:
+        now = time.time()
+        return [{"uid": t.uid, "caller": t.caller, "node": t.session.node.id, "mode": t.session.mode,
+                 "seconds": now - t.started_wall} for t in router.tasks.values()]
+
+    banner = f"edgepbx {__version__} on {config.box.name}"
+    if stored[0] is None:
+        banner += "\r\nno technician password is set: run `edgepbx passwd` on the box first"
+    session = ConsoleSession(TREE, verify, banner, config.console.idle_s)
+    path = Path(config.source) if Path(config.source).is_file() else None
+    service = ConsoleService(port, config.console.baud, session, Commands(box, calls, logbuf, restart, path), audit,
+                             refresh_password)
+    await service.start()
+    return service
+
+
+def _arm_confirm_rollback(config: Config, restart: Callable[[str], None]) -> asyncio.TimerHandle | None:
+    """A 'config commit confirmed' waiting: roll back at its deadline unless confirmed."""
+    if not Path(config.source).is_file():
+        return None
+    editor = ConfigEditor(Path(config.source))
+    deadline = editor.pending_deadline()
+    if deadline is None:
+        return None
+    log.warning("config commit not yet confirmed: rolled back in %.0f s unless 'config confirm'", deadline - time.time())
+
+    def expire() -> None:
+        if editor.pending_deadline() is None:
+            return                           # confirmed meanwhile
+        log.warning("config commit was not confirmed: rolling back")
+        editor.rollback()
+        restart("unconfirmed config commit rolled back")
+    return asyncio.get_running_loop().call_later(max(0.0, deadline - time.time()), expire)

@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--scope", choices=SCOPES, required=True)
     with_config(token.add_parser("revoke", help="revoke a token by name")).add_argument("name")
     with_config(token.add_parser("list", help="token names and scopes"))
+    passwd = with_config(sub.add_parser("passwd", help="set the technician's console password (read from the terminal)"))
+    passwd.add_argument("--stdin", action="store_true", help="read the password from standard input (scripts)")
     api = sub.add_parser("api", help="the sync API").add_subparsers(dest="api_command", required=True)
     api.add_parser("openapi", help="print the OpenAPI document (JSON)")
     return parser
@@ -60,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.command == "token":
             return asyncio.run(_token(args, config))
+        if args.command == "passwd":
+            return asyncio.run(_passwd(args, config))
         if args.command == "check":
             flow = load_flow(config.ivr.flow)
             PromptCatalogue(config.ivr.prompts).check(flow)
@@ -74,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         logging.basicConfig(level=config.log.level.upper(), stream=sys.stdout,
                             format="%(asctime)s %(levelname)-5s %(message)s")
-        asyncio.run(_run(config))
-        return 0
+        return asyncio.run(_run(config))
     except (ConfigError, FlowInvalid, PromptsMissing) as exc:
         print(f"edgepbx: {exc}", file=sys.stderr)
         return 2
@@ -108,9 +111,34 @@ async def _token(args: argparse.Namespace, config: Config) -> int:
         await store.close()
 
 
-async def _run(config) -> None:  # noqa: ANN001
+async def _run(config) -> int:  # noqa: ANN001
     from edgepbx.app import run_box  # imports pjsua2: only when running the box
-    await run_box(config)
+    return await run_box(config)
+
+
+async def _passwd(args: argparse.Namespace, config: Config) -> int:
+    from edgepbx.console.password import hash_password
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        import getpass
+        password = getpass.getpass("new technician password: ")
+        if getpass.getpass("again: ") != password:
+            print("edgepbx: the two passwords differ; nothing changed", file=sys.stderr)
+            return 2
+    try:
+        hashed = hash_password(password)
+    except ValueError as exc:
+        print(f"edgepbx: {exc}; nothing changed", file=sys.stderr)
+        return 2
+    store = await Store.open(config.store.path)
+    try:
+        await store.set_setting("console_password", hashed)
+        await store.add_audit("cli", "passwd", "ok")
+    finally:
+        await store.close()
+    print("technician password set (only its scrypt hash is stored)")
+    return 0
 
 
 if __name__ == "__main__":

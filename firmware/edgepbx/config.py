@@ -95,6 +95,15 @@ class AccessSection:
 
 
 @dataclass(frozen=True)
+class ConsoleSection:
+    """The technician's serial console."""
+    port: str = "auto"        # a device or pyserial URL (loop://, socket://, /dev/pts/N); "auto":
+                              # /dev/ttyAMA0 when it exists; "" turns the console off
+    baud: int = 115200        # 8N1
+    idle_s: float = 600.0     # logged out after this long without input
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str = "info"
 
@@ -109,6 +118,7 @@ class Config:
     api: ApiSection = field(default_factory=ApiSection)
     panel: PanelSection = field(default_factory=PanelSection)
     access: AccessSection = field(default_factory=AccessSection)
+    console: ConsoleSection = field(default_factory=ConsoleSection)
     log: LogSection = field(default_factory=LogSection)
     source: str = "<embedded default>"
 
@@ -207,6 +217,10 @@ def _validate(config: Config) -> None:
             fail(f"[access] {key}", f"must be -40..-10 dBov, got {getattr(config.access, key)}")
     if not 0.5 <= config.access.pause_s <= 5.0:
         fail("[access] pause_s", f"must be 0.5..5 seconds, got {config.access.pause_s}")
+    if config.console.baud not in (9600, 19200, 38400, 57600, 115200, 230400):
+        fail("[console] baud", f"must be a standard rate (9600..230400), got {config.console.baud}")
+    if not 5 <= config.console.idle_s <= 86400:
+        fail("[console] idle_s", f"must be 5..86400 seconds, got {config.console.idle_s}")
     if config.log.level not in LOG_LEVELS:
         fail("[log] level", f"must be one of {', '.join(LOG_LEVELS)}, got {config.log.level!r}")
 

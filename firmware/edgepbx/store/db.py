@@ -239,6 +239,15 @@ class Store:
         row = await self._one("SELECT name, scope, token_hash FROM api_tokens WHERE token_hash = ?", (token_hash,))
         return dict(row) if row else None
 
+    # ---- audit ----------------------------------------------------------------------------
+
+    async def add_audit(self, source: str, what: str, result: str, at: float | None = None) -> int:
+        return await self._insert("INSERT INTO audit (at, source, what, result) VALUES (?, ?, ?, ?)",
+                                  (time.time() if at is None else at, source, what, result))
+
+    async def audit(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._all("SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", (after, limit))]
+
     # ---- settings -------------------------------------------------------------------------
 
     async def setting(self, key: str, default: str | None = None) -> str | None:

@@ -105,3 +105,14 @@ MIGRATIONS.append(
     ALTER TABLE calls ADD COLUMN csat INTEGER CHECK (csat BETWEEN 1 AND 5);
     ALTER TABLE callbacks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
     """)
+MIGRATIONS.append(
+    # 6: what technicians did on the console (never a password or a secret value)
+    """
+    CREATE TABLE audit (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        at            REAL NOT NULL,
+        source        TEXT NOT NULL,
+        what          TEXT NOT NULL,
+        result        TEXT NOT NULL
+    )
+    """)

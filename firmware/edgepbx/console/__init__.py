@@ -1,0 +1,1 @@
+"""The technician serial console: line editing, session, commands, the pyserial edge."""

@@ -1,0 +1,62 @@
+"""The console's line editor and session without I/O: bytes in, text and commands out."""
+from __future__ import annotations
+
+from edgepbx.console.commands import TREE, Commands
+from edgepbx.console.lineedit import Complete, Help, Interrupt, Line, LineEditor
+from edgepbx.console.session import LOCKOUT_S, MAX_FAILURES, PROMPT, ConsoleSession
+
+
+def session() -> ConsoleSession:
+    s = ConsoleSession(TREE, lambda p: p == "s3cret-pass", "test box", idle_s=60)
+    s.start(0.0)
+    return s
+
+
+def test_line_editing_on_a_dumb_and_a_smart_terminal():
+    ed = LineEditor()
+    echo, events = ed.feed(b"shw\x7f\x7fhow status\r\n")
+    assert events == [Line("show status")] and echo.startswith("shw\b \b\b \bhow")
+    assert ed.feed(b"\x1b[A")[0].endswith("show status") and ed.buffer == "show status"   # history
+    ed.feed(b"\x15")
+    assert ed.buffer == ""
+    assert ed.feed(b"sh\t")[1] == [Complete("sh")]
+    assert ed.feed(b"?")[1] == [Help("sh")]
+    assert ed.feed(b"\x03")[1] == [Interrupt()]
+    echo, events = ed.feed(bytes([0xFF, 0x00, 0x80, 0x1B, 0x4F, 0x50, 0x07]) + b"ok\r")   # noise and odd escapes
+    assert events == [Line("ok")] and echo == "ok\r\n"
+    ed.feed(b"x" * 1000 + b"\r")
+    assert ed.history[-1] == "x" * 256
+
+
+def test_login_is_not_echoed_and_commands_come_out():
+    s = session()
+    out = s.feed(b"s3cret-pass\r", 1.0)
+    assert "s3cret" not in out.text and out.text.endswith(PROMPT) and out.audit == [("login", "ok")]
+    out = s.feed(b"show status\r", 2.0)
+    assert out.run == ["show status"]
+    assert s.command_done("a\nb").text == "a\r\nb\r\n" + PROMPT
+
+
+def test_wrong_passwords_lock_the_console():
+    s = session()
+    for i in range(MAX_FAILURES - 1):
+        assert "wrong password" in s.feed(b"guess\r", float(i)).text
+    out = s.feed(b"guess\r", 10.0)
+    assert "locked" in out.text and ("lockout", f"{LOCKOUT_S:.0f} s") in out.audit
+    assert s.feed(b"s3cret-pass\r", 20.0).text == ""            # ignored while locked
+    assert "Password:" in s.feed(b"\r", 10.0 + LOCKOUT_S + 1).text
+
+
+def test_help_completion_and_idle_logout():
+    s = session()
+    s.feed(b"s3cret-pass\r", 0.0)
+    assert "status" in s.feed(b"show ?", 1.0).text
+    assert s.feed(b"\x15con\t", 2.0).text.endswith("config ")
+    assert s.tick(30.0).text == ""
+    out = s.tick(62.0)
+    assert "logged out" in out.text and "Password:" in out.text and s.state == "login"
+
+
+def test_audit_masks_secret_values():
+    assert Commands.audit_text("config set api.token_secret hunter2") == "config set api.token_secret ***"
+    assert Commands.audit_text("config set central.uri sip:a@b") == "config set central.uri sip:a@b"
