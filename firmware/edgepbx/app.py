@@ -30,7 +30,9 @@ from edgepbx.dsp.voicekey.vocabulary import LANGUAGES as VOICE_LANGUAGES
 from edgepbx.sip.hop import ThreadHop
 from edgepbx.sip.stack import SipStack
 from edgepbx.store import Store
-from edgepbx.watchdog import Notifier
+from edgepbx.watchdog import Notifier, healthy
+from edgepbx.panel.front import FrontPanel
+from edgepbx.console.commands import factory_reset_config
 from edgepbx.config_edit import ConfigEditor
 from edgepbx.console.commands import TREE, Commands
 from edgepbx.console.logbuffer import LogBuffer
@@ -41,18 +43,31 @@ from edgepbx.console.session import ConsoleSession
 log = logging.getLogger("edgepbx")
 
 
-def _panel(config: Config) -> StatusLeds | None:
+def _pin_factory(config: Config):  # noqa: ANN202
+    if config.panel.pin_factory == "mock":
+        from gpiozero.pins.mock import MockFactory
+        return MockFactory()
+    return None
+
+
+def _panel(config: Config, factory) -> StatusLeds | None:  # noqa: ANN001
     if config.panel.pins is None:
         return None
     pins = load_pins(config.panel.pins)
     try:
-        factory = None
-        if config.panel.pin_factory == "mock":
-            from gpiozero.pins.mock import MockFactory
-            factory = MockFactory()
         return StatusLeds(pins, factory)
     except Exception as exc:  # noqa: BLE001 - no GPIO here: the box still answers calls
         log.warning("front panel disabled: %s", exc)
+        return None
+
+
+def _front(config: Config, factory, **hooks) -> FrontPanel | None:  # noqa: ANN001
+    if config.panel.pins is None:
+        return None
+    try:
+        return FrontPanel(load_pins(config.panel.pins), factory, **hooks)
+    except Exception as exc:  # noqa: BLE001 - no GPIO here: the box still answers calls
+        log.warning("front button, heartbeat and transfer relay disabled: %s", exc)
         return None
 
 
@@ -99,7 +114,8 @@ async def run_box(config: Config) -> int:
 
     dialer = CallbackDialer(store, config.central.callback_uri, config.central.callback_attempts,
                             config.central.callback_retry_s, place_callback)
-    central = CentralService(config, store, router.central_lost, _panel(config), on_back=dialer.kick)
+    pin_factory = _pin_factory(config)
+    central = CentralService(config, store, router.central_lost, _panel(config, pin_factory), on_back=dialer.kick)
     dialer.central_up = lambda: central.link.routing == "central"
     hop: ThreadHop = ThreadHop(loop, router.deliver)
     stack = SipStack(config.sip, hop)
@@ -133,6 +149,21 @@ async def run_box(config: Config) -> int:
         loop.call_later(0.5, stop.set)      # the console's answer reaches the technician first
 
     console = await _console(config, box, store, router, restart)
+
+    def button_reset() -> None:
+        if Path(config.source).is_file():
+            path = Path(config.source)
+            path.with_name(path.name + ".prev").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+            factory_reset_config(path)
+        restart("factory reset from the front button")
+
+    front = _front(config, pin_factory, calls=lambda: len(router.tasks), factory_reset=button_reset,
+                   healthy=lambda: healthy(time.monotonic(), stack.heartbeat),
+                   status=lambda: f"{len(router.tasks)} call(s), central {central.state}, routing {central.link.routing}")
+    panel_task = None
+    if front is not None:
+        front.start()
+        panel_task = loop.create_task(front.run(), name="front-panel")
     rollback = _arm_confirm_rollback(config, restart)
     notifier.send(f"READY=1\nSTATUS=answering calls on {config.sip.listen}")
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -140,6 +171,9 @@ async def run_box(config: Config) -> int:
     await stop.wait()
     if rollback is not None:
         rollback.cancel()
+    if front is not None:
+        panel_task.cancel()
+        front.close()          # the relay drops: the line goes to the backup phone
     if console is not None:
         await console.stop()
     notifier.send("STOPPING=1")
