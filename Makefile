@@ -24,7 +24,7 @@ PJ_TARBALL ?= ../shared/vendor/pjproject-2.17.tar.gz
 PJ_SHA256 := 6e9b2e0ae40bb6b98bca015abdc549d2f18ab2712c1ff140ac521f95f8c3d953
 PJ_CACHE ?= $(or $(XDG_CACHE_HOME),$(if $(HOME),$(HOME)/.cache,$(CURDIR)/.stamps/cache))/edgepbx/pjsua2
 
-.PHONY: all setup run test bench prompts apt openapi voicekey-model clean distclean
+.PHONY: all setup run test bench prompts apt openapi voicekey-model install clean distclean
 all: setup
 
 # Installs what is missing of a package list (idempotent: dpkg is asked first).
@@ -64,7 +64,7 @@ pjsua2: .stamps/pjsua2
 	cp "$$dir"/_pjsua2*.so "$$dir"/pjsua2.py "$$site"/ && $(PY) -c 'import pjsua2' && touch $@
 
 # The package (editable), its pinned dependencies, and cext/ compiled in place.
-install: .stamps/install
+package: .stamps/install
 .stamps/install: $(PY) pyproject.toml setup.py $(wildcard cext/*.pyx cext/*.h)
 	$(PIP) install -e '.[test]'
 	@touch $@
@@ -99,6 +99,31 @@ voicekey-model: setup .stamps/apt-train
 	$(PY) firmware/training/voicekey_corpus.py
 	$(PY) firmware/training/voicekey_train.py --lang en --loso --epochs 25
 	$(PY) firmware/training/voicekey_train.py --lang zh --epochs 25
+
+# Installs the box on Debian 12 / Raspberry Pi OS: the user, /opt/edgepbx (this tree and its
+# venv), /etc/edgepbx/edgepbx.toml (kept if present), the unit, the udev rules, prompts.
+# Idempotent. DESTDIR=/some/dir writes the files only (no user, no systemctl): for checking.
+PREFIX ?= /opt/edgepbx
+install:
+	@set -e; D="$(DESTDIR)"; \
+	if [ -z "$$D" ]; then \
+	  getent group gpio >/dev/null || groupadd --system gpio; \
+	  id -u edgepbx >/dev/null 2>&1 || useradd --system --home-dir /var/lib/edgepbx --shell /usr/sbin/nologin edgepbx; \
+	  usermod -a -G audio,gpio,dialout edgepbx; \
+	fi; \
+	mkdir -p "$$D$(PREFIX)" "$$D/etc/edgepbx" "$$D/var/lib/edgepbx" "$$D/etc/systemd/system" "$$D/etc/udev/rules.d"; \
+	tar --exclude=./.venv --exclude=./var --exclude=./.stamps --exclude=./build --exclude=./.git -cf - . | tar -xf - -C "$$D$(PREFIX)"; \
+	install -m 0644 systemd/edgepbx.service "$$D/etc/systemd/system/edgepbx.service"; \
+	install -m 0644 hardware/99-edgepbx.rules "$$D/etc/udev/rules.d/99-edgepbx.rules"; \
+	[ -f "$$D/etc/edgepbx/edgepbx.toml" ] || install -m 0640 firmware/edgepbx/default.toml "$$D/etc/edgepbx/edgepbx.toml"; \
+	if [ -z "$$D" ]; then \
+	  $(MAKE) -C $(PREFIX) setup; \
+	  chown -R edgepbx:edgepbx /var/lib/edgepbx; chgrp edgepbx /etc/edgepbx/edgepbx.toml; \
+	  cd /var/lib/edgepbx && runuser -u edgepbx -- $(PREFIX)/.venv/bin/edgepbx prompts render --config /etc/edgepbx/edgepbx.toml; \
+	  udevadm control --reload-rules && udevadm trigger || true; \
+	  systemctl daemon-reload && systemctl enable --now edgepbx; \
+	fi; \
+	echo "installed into $${D:-/}"
 
 clean:
 	rm -rf build firmware/edgepbx/dsp/*.so firmware/*.egg-info .stamps/install .pytest_cache
