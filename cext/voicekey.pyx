@@ -164,3 +164,43 @@ cdef class Network:
             total += result[o]
         for o in range(self.outputs):
             result[o] = <float>(result[o] / total)
+
+
+def dtw_distance(const float[:, ::1] a, const float[:, ::1] b):
+    """Dynamic time warping distance of two feature sequences (frames x dims), Euclidean
+    frame cost, steps (1,0), (0,1), (1,1), normalised by len(a) + len(b). For matching a word
+    with operators' recordings of a key."""
+    cdef Py_ssize_t n = a.shape[0], m = b.shape[0], d = a.shape[1], i, j, k
+    if b.shape[1] != d:
+        raise ValueError(f"feature sizes differ: {d} and {b.shape[1]}")
+    if n == 0 or m == 0:
+        return float("inf")
+    cdef double* prev = <double*>malloc(sizeof(double) * (m + 1))
+    cdef double* cur = <double*>malloc(sizeof(double) * (m + 1))
+    cdef double* tmp
+    cdef double cost, diff, best, inf = float("inf")
+    with nogil:
+        prev[0] = 0
+        for j in range(1, m + 1):
+            prev[j] = inf
+        for i in range(1, n + 1):
+            cur[0] = inf
+            for j in range(1, m + 1):
+                cost = 0
+                for k in range(d):
+                    diff = a[i - 1, k] - b[j - 1, k]
+                    cost += diff * diff
+                cost = cost ** 0.5
+                best = prev[j - 1]
+                if prev[j] < best:
+                    best = prev[j]
+                if cur[j - 1] < best:
+                    best = cur[j - 1]
+                cur[j] = cost + best
+            tmp = prev
+            prev = cur
+            cur = tmp
+        best = prev[m] / (n + m)
+    free(prev)
+    free(cur)
+    return best

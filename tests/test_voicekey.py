@@ -53,7 +53,7 @@ def test_a_digit_string_said_digit_by_digit():
     pcm = call_audio(*(fsdd(d, "jackson", 7) for d in "380412"))
     events = in_frames(VoiceKeyDecoder("en", digit_string=True), pcm)
     assert [e.key for e in events] == ["380412"]
-    assert 0.3 < events[0].start < 0.5 and events[0].end < len(pcm) / 8000
+    assert 0.25 < events[0].start < 0.5 and events[0].end < len(pcm) / 8000
 
 
 @needs_fsdd

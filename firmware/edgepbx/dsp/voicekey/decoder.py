@@ -3,9 +3,12 @@
 Audio -> MFCC (cext/features.pyx) -> endpointer -> word input -> network (cext/voicekey.pyx).
 A word is reported once, when it ends, and only if the network's best class is a key in the
 vocabulary and beats the runner-up by MIN_MARGIN: an unsure word is better answered with
-"please say it again" than with a wrong key. Words that overlap a DTMF tone are not words.
-Operators' own recordings of a key (examples) are matched by fingerprint, so a word the
-network is unsure of can still be recognised when it sounds like one of them.
+"please say it again" than with a wrong key. The word is also heard 10 % lower and 10 %
+higher (resampled: a shorter and a longer vocal tract) and the three answers averaged, which
+steadies the network on voices unlike those it learnt from. Words that overlap a DTMF tone are not words.
+Operators' own recordings of a key (examples) are matched by dynamic time warping
+(cext/voicekey.pyx), so a word the network is unsure of can still be recognised when it
+sounds like one of them.
 """
 from __future__ import annotations
 
@@ -13,17 +16,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgepbx.dsp._voicekey import dtw_distance
 from edgepbx.dsp.dtmf import DtmfDetector
 from edgepbx.dsp.features import FRAME_S, Mfcc
+from edgepbx.dsp.g711 import line
 from edgepbx.dsp.pcm import as_int16, check_rate
 from edgepbx.dsp.voicekey.endpoint import Endpointer, HANG_FRAMES, PREROLL, Segment
 from edgepbx.dsp.voicekey.frontend import word_input
 from edgepbx.dsp.voicekey.model import OTHER, WordModel, load
 from edgepbx.dsp.voicekey.vocabulary import DIGITS, LANGUAGES, check_vocabulary
 
-MIN_MARGIN = 0.5            # best minus second-best probability, over vocabulary and "other"
-EXAMPLE_SIMILARITY = 0.92   # cosine similarity to an operator's recording that counts as a match
-EXAMPLE_LEAD = 0.04         # ... and by how much it must beat the nearest other key's recording
+MIN_MARGIN = 0.4            # best minus second-best probability, over vocabulary and "other"
+WARPS = (0.9, 1.1)          # the word heard again, resampled by these factors
+EXAMPLE_DISTANCE = 3.5      # DTW distance to an operator's recording that counts as a match
+EXAMPLE_LEAD = 1.25         # ... and how much nearer it must be than any other key's recording
 STRING_END_S = 1.5          # digit-string mode: silence that ends the string
 WINDOW_S = 0.025
 
@@ -63,6 +69,8 @@ class VoiceKeyDecoder:
         self._endpointer.reset()
         self._frames: list[np.ndarray] = []
         self._first = 0               # stream index of self._frames[0]
+        self._audio = np.zeros(0, np.int16)
+        self._audio_first = 0         # stream sample index of self._audio[0]
         self._tones: list[float] = []
         self._digits: list[VoiceKeyEvent] = []
         self._silent_frames = 0
@@ -71,6 +79,7 @@ class VoiceKeyDecoder:
         """Feed the next samples (int16, or little-endian 16-bit bytes); get the words they ended."""
         pcm = as_int16(pcm)
         self._tones += [e.start for e in self._dtmf.feed(pcm)]
+        self._audio = np.concatenate([self._audio, pcm])
         frames = self._mfcc.feed(pcm)
         events: list[VoiceKeyEvent] = []
         for row in frames:
@@ -100,6 +109,11 @@ class VoiceKeyDecoder:
             drop = len(self._frames) - keep
             del self._frames[:drop]
             self._first += drop
+        hop = self.rate // 100
+        if len(self._audio) > 2 * keep * hop:
+            drop = len(self._audio) - keep * hop
+            self._audio = self._audio[drop:]
+            self._audio_first += drop
 
     def _classify(self, segment: Segment) -> VoiceKeyEvent | None:
         start_s, end_s = segment.start * FRAME_S, segment.end * FRAME_S + WINDOW_S
@@ -109,8 +123,12 @@ class VoiceKeyDecoder:
         lo, hi = max(segment.start - self._first, 0), min(segment.end - self._first, len(self._frames))
         if hi - lo < 2:
             return None
-        word = word_input(np.stack(self._frames[lo:hi]))
-        key, confidence = self._decide(word)
+        frames = np.stack(self._frames[lo:hi])
+        word = word_input(frames)
+        hop = self.rate // 100
+        a = max(segment.start * hop - self._audio_first, 0)
+        b = min(segment.end * hop + int(WINDOW_S * self.rate) - self._audio_first, len(self._audio))
+        key, confidence = self._decide(word, self._audio[a:b], frames)
         if key is None:
             return None
         event = VoiceKeyEvent(key, confidence, round(start_s, 3), round(end_s, 3))
@@ -120,15 +138,23 @@ class VoiceKeyDecoder:
             return None
         return event      # in digit-string mode, a word such as "operator" still acts at once
 
-    def _decide(self, word: np.ndarray) -> tuple[str | None, float]:
-        p = self.model.probabilities(word) * self._allowed
+    def _decide(self, word: np.ndarray, audio: np.ndarray, frames: np.ndarray) -> tuple[str | None, float]:
+        heard = [self.model.probabilities(word)]
+        for warp in WARPS:
+            if len(audio) < self.rate // 10:
+                break
+            y = np.interp(np.arange(0, len(audio) - 1, warp), np.arange(len(audio)), audio.astype(np.float64))
+            warped = Mfcc(self.rate).feed(np.round(y).astype(np.int16))
+            if len(warped) >= 2:
+                heard.append(self.model.probabilities(word_input(warped)))
+        p = np.mean(heard, axis=0) * self._allowed
         p = p / p.sum()
         order = np.argsort(p)[::-1]
         best, margin = self.model.classes[order[0]], float(p[order[0]] - p[order[1]])
         if best != OTHER and margin >= MIN_MARGIN:
             return best, float(p[order[0]])
         if self._examples:
-            return self._by_example(word)
+            return self._by_example(frames)
         return None, 0.0
 
     def _fingerprints(self, examples: dict[str, list[np.ndarray]]) -> list[tuple[str, np.ndarray]]:
@@ -136,23 +162,23 @@ class VoiceKeyDecoder:
         for key, recordings in examples.items():
             if key not in self.vocabulary:
                 continue
-            for pcm in recordings:
-                words = _words(as_int16(pcm), self.rate)
+            for pcm in recordings:          # heard as a caller's line delivers it: G.711, after a pause
+                pause = np.zeros(int(0.3 * self.rate))
+                words = _words(line(np.concatenate([pause, as_int16(pcm).astype(np.float64), pause])), self.rate)
                 if words:
-                    longest = max(words, key=len)
-                    out.append((key, self.model.fingerprint(word_input(longest))))
+                    out.append((key, template(max(words, key=len))))
         return out
 
-    def _by_example(self, word: np.ndarray) -> tuple[str | None, float]:
-        print_ = self.model.fingerprint(word)
+    def _by_example(self, frames: np.ndarray) -> tuple[str | None, float]:
+        heard = template(frames)
         best: dict[str, float] = {}
         for key, ref in self._examples:
-            best[key] = max(best.get(key, -1.0), float(ref @ print_))
-        ranked = sorted(best.items(), key=lambda kv: -kv[1])
-        key, sim = ranked[0]
-        runner_up = ranked[1][1] if len(ranked) > 1 else -1.0
-        if sim >= EXAMPLE_SIMILARITY and sim - runner_up >= EXAMPLE_LEAD:
-            return key, sim
+            best[key] = min(best.get(key, np.inf), dtw_distance(heard, ref))
+        ranked = sorted(best.items(), key=lambda kv: kv[1])
+        key, distance = ranked[0]
+        runner_up = ranked[1][1] if len(ranked) > 1 else np.inf
+        if distance <= EXAMPLE_DISTANCE and runner_up >= EXAMPLE_LEAD * distance:
+            return key, float(np.clip(1.0 - distance / (2 * EXAMPLE_DISTANCE), 0.0, 1.0))
         return None, 0.0
 
     def _string_end(self) -> list[VoiceKeyEvent]:
@@ -171,6 +197,14 @@ class VoiceKeyDecoder:
                              digits[0].start, digits[-1].end)
 
 
+def template(frames: np.ndarray) -> np.ndarray:
+    """A word's frames as DTW compares them: energy relative to the peak (floored at -30 dB,
+    a third of the weight), cepstra with their mean removed."""
+    energy = np.maximum(frames[:, 0] - frames[:, 0].max(), -7.0)[:, None] / 3.0
+    ceps = frames[:, 1:] - frames[:, 1:].mean(axis=0)
+    return np.ascontiguousarray(np.concatenate([energy, ceps], axis=1), dtype=np.float32)
+
+
 def _words(pcm: np.ndarray, rate: int) -> list[np.ndarray]:
     """The MFCC frames of every word the endpointer finds in a whole recording."""
     frames = Mfcc(rate).feed(np.concatenate([pcm, np.zeros(int(rate * 0.3), np.int16)]))
@@ -186,5 +220,6 @@ def _words(pcm: np.ndarray, rate: int) -> list[np.ndarray]:
 def recognize(pcm: np.ndarray | bytes, rate: int = 8000, lang: str = "en", model: WordModel | None = None) -> str | None:
     """The key said in one utterance, or None when no key word was heard with confidence."""
     decoder = VoiceKeyDecoder(lang, rate, model=model)
-    events = decoder.feed(as_int16(pcm)) + decoder.flush()
+    pause = np.zeros(int(0.3 * rate), np.int16)   # a clip cut tight to the word still has its onset
+    events = decoder.feed(np.concatenate([pause, as_int16(pcm)])) + decoder.flush()
     return max(events, key=lambda e: e.confidence).key if events else None

@@ -31,11 +31,6 @@ class WordModel:
         """Softmax over `classes` for one word input (13 x GRID)."""
         return self.network.forward(self._normalised(word))
 
-    def fingerprint(self, word: np.ndarray) -> np.ndarray:
-        """Unit-length embedding of a word, to compare it with operators' recordings."""
-        e = self.network.embed(self._normalised(word))
-        return e / (np.linalg.norm(e) + 1e-9)
-
 
 @lru_cache(maxsize=None)
 def load(lang: str) -> WordModel:
