@@ -11,8 +11,8 @@ from edgepbx.dsp._speechrate import SpeechRateCore
 from edgepbx.dsp.pcm import as_int16, check_rate
 
 SLOW_BELOW = 3.0        # syllables per second of speech: a slow speaker
-MIN_SPEECH_S = 1.5      # speech heard before the rate means anything
-MIN_SYLLABLES = 4       # ... and syllables in it
+MIN_SPEECH_S = 3.0      # speech heard before the rate means anything (a few key words are not enough)
+MIN_SYLLABLES = 8       # ... and syllables in it
 
 
 class SpeechRate:

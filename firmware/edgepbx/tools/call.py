@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     call = _Call(account)
     ear, recorder, tones = _Ear(), None, None
     voices: list[pj.AudioMediaPlayer] = []
+    player: pj.AudioMediaPlayer | None = None
     result: dict[str, object] = {}
     started = time.monotonic()
     try:
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             "rx_jitter_ms": jitter,
         }
     finally:
-        recorder = tones = ear = None  # every media port must go before libDestroy
+        recorder = tones = ear = player = None  # every media port must go before libDestroy
         voices.clear()
         del call, account
         import gc
