@@ -287,3 +287,42 @@ def test_tls_with_the_configured_certificate(tmp_path: Path) -> None:
             httpx.get(f"{box.api}/health", timeout=3)  # plain HTTP is not spoken
     finally:
         assert box.stop() == 0, box.output
+
+
+def test_voice_key_recordings_upload_list_delete(box: Box, write: httpx.Client, read: httpx.Client) -> None:
+    body = wav_bytes(0.8, 16000, 1)
+    headers = {"Content-Type": "audio/wav"}
+    r = write.put("/api/v1/voicekeys/zh/lost_card/branch-1", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"language": "zh", "key": "lost_card", "name": "branch-1", "duration_s": 0.8}
+    stored = Path(box.config).parent / "var/voicekeys/zh/lost_card/branch-1.wav"
+    assert stored.is_file()
+    assert read.get("/api/v1/voicekeys").json()["items"] == [r.json()]
+    assert read.put("/api/v1/voicekeys/zh/lost_card/b2", content=body, headers=headers).status_code == 403
+    assert write.put("/api/v1/voicekeys/zh/eleven/b2", content=body, headers=headers).status_code == 422
+    assert write.put("/api/v1/voicekeys/zh/3/b2", content=wav_bytes(4.0, 8000, 1), headers=headers).status_code == 422
+    assert write.put("/api/v1/voicekeys/zh/3/b2", content=b"not audio", headers=headers).status_code == 415
+    assert write.delete("/api/v1/voicekeys/zh/lost_card/branch-1").status_code == 204
+    assert not stored.exists() and write.delete("/api/v1/voicekeys/zh/lost_card/branch-1").status_code == 404
+
+
+def test_uploaded_prompts_get_their_level_and_their_elderly_and_blind_versions(box: Box, write: httpx.Client) -> None:
+    from edgepbx.dsp.level import active_speech_level
+    from edgepbx.ivr.variants import read_pcm
+    t = np.arange(int(1.2 * 44100)) / 44100
+    tone = (20000 * np.sin(2 * np.pi * 300 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.int16)
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(tone.tobytes())
+    r = write.put("/api/v1/prompts/en/promo_autumn", content=buf.getvalue(), headers={"Content-Type": "audio/wav"})
+    assert r.status_code == 200, r.text
+    root = box.prompts / "en"  # type: ignore[attr-defined]
+    assert abs(active_speech_level(read_pcm(root / "promo_autumn.wav")) + 26) < 0.2
+    elderly = read_pcm(root / "elderly" / "promo_autumn.wav")
+    assert abs(active_speech_level(elderly) + 20) < 0.2 and abs(len(elderly) / 8000 - 1.2 / 0.75) < 0.02
+    assert (root / "visually_impaired" / "promo_autumn.wav").is_file()
+    assert write.delete("/api/v1/prompts/en/promo_autumn").status_code == 204
+    assert not list(root.rglob("promo_autumn.*"))
