@@ -72,6 +72,8 @@ def _front(config: Config, factory, **hooks) -> FrontPanel | None:  # noqa: ANN0
 
 
 async def run_box(config: Config) -> int:
+    logbuf = LogBuffer()                 # the console's `show log` starts with the start-up
+    logging.getLogger().addHandler(logbuf)
     catalogue = PromptCatalogue(config.ivr.prompts)
     store = await Store.open(config.store.path)
     try:
@@ -148,7 +150,7 @@ async def run_box(config: Config) -> int:
         restart_reason.append(reason)
         loop.call_later(0.5, stop.set)      # the console's answer reaches the technician first
 
-    console = await _console(config, box, store, router, restart)
+    console = await _console(config, box, store, router, restart, logbuf)
 
     def button_reset() -> None:
         if Path(config.source).is_file():
@@ -188,6 +190,7 @@ async def run_box(config: Config) -> int:
     await router.drain(timeout=5)
     await store.close()
     log.info("stopped")
+    logging.getLogger().removeHandler(logbuf)
     return RESTART_EXIT if restart_reason else 0
 
 
@@ -195,12 +198,10 @@ RESTART_EXIT = 3
 
 
 async def _console(config: Config, box: BoxContext, store: Store, router: CallRouter,
-                   restart: Callable[[str], None]) -> ConsoleService | None:
+                   restart: Callable[[str], None], logbuf: LogBuffer) -> ConsoleService | None:
     port = resolve_port(config.console.port)
     if not port:
         return None
-    logbuf = LogBuffer()
-    logging.getLogger().addHandler(logbuf)
     stored = [await store.setting("console_password")]
 
     def verify(password: str) -> bool:

@@ -93,6 +93,10 @@ def test_a_technician_session(tmp_path: Path) -> None:
         assert "probe_interval_s: must be 0.2..30 seconds" in refused
         term.command("config set central.probe_interval_s 2")
         assert "central.probe_interval_s: (default) -> 2" in term.command("config diff")
+        assert "ready:" in term.command("show log")
+        heard = term.command(f"test call {box.uri}", timeout=40)           # the box calls itself
+        assert "answered in" in heard and "s of audio" in heard, heard
+        assert "factory-reset YES-RESET" in term.command("factory-reset")   # asks before doing anything
         term.send("log follow\r")
         term.expect("Ctrl-C stops")
         term.send("\x03")
