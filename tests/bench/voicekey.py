@@ -148,7 +148,7 @@ def synthetic_table() -> bool:
                         wav = Path(tmp) / "w.wav"
                         subprocess.run(["espeak-ng", "-v", voice, "-s", str(rng.integers(110, 190)), "-p",
                                         str(rng.integers(20, 80)), "-w", str(wav), text], check=True, capture_output=True)
-                        subprocess.run(["sox", str(wav), "-r", "8000", "-b", "16", str(wav) + ".8k.wav"], check=True)
+                        subprocess.run(["sox", "-V1", str(wav), "-r", "8000", "-b", "16", str(wav) + ".8k.wav", "gain", "-n", "-3"], check=True)
                         pcm = condition(voicekey_data.read_wav(str(wav) + ".8k.wav"), False, seed=int(rng.integers(1e6)))
                         events = stream(VoiceKeyDecoder(lang), pcm)
                         got = max(events, key=lambda e: e.confidence).key if events else None
