@@ -15,7 +15,9 @@ APT_PACKAGES := build-essential pkg-config swig uuid-dev libssl-dev libasound2-d
 # Rubber Band, references the benchmarks measure beside ours.
 APT_TEST_PACKAGES := asterisk-core-sounds-en-wav asterisk-moh-opsound-wav libspandsp2 openssl rubberband-cli
 # Training the voice-key models only: more synthetic voices (flite, festival) for the corpus.
-APT_TRAIN_PACKAGES := flite festival festvox-kallpc8k festvox-kdlpc8k festvox-us-slt-hts asterisk-core-sounds-en-wav
+APT_TRAIN_PACKAGES := flite festival festvox-kallpc8k festvox-kdlpc8k festvox-us-slt-hts asterisk-core-sounds-en-wav \
+                      asterisk-core-sounds-fr-wav asterisk-core-sounds-es-wav asterisk-core-sounds-it-wav \
+                      asterisk-core-sounds-ru-wav
 
 # pjproject 2.17 source release. Official download for machines without ../shared:
 # https://github.com/pjsip/pjproject/archive/refs/tags/2.17.tar.gz (repack with
@@ -97,8 +99,8 @@ openapi: setup
 voicekey-model: setup .stamps/apt-train
 	$(PIP) install -e '.[train]'
 	$(PY) firmware/training/voicekey_corpus.py
-	$(PY) firmware/training/voicekey_train.py --lang en --loso --epochs 25
-	$(PY) firmware/training/voicekey_train.py --lang zh --epochs 25
+	$(PY) firmware/training/voicekey_train.py --lang en --loso --epochs 20
+	$(PY) firmware/training/voicekey_train.py --lang zh --epochs 20
 
 # Installs the box on Debian 12 / Raspberry Pi OS: the user, /opt/edgepbx (this tree and its
 # venv), /etc/edgepbx/edgepbx.toml (kept if present), the unit, the udev rules, prompts.

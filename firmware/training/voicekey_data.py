@@ -24,6 +24,12 @@ OTHER = "_other"
 CLASSES = KEYS + (OTHER,)
 FSDD = Path(__file__).resolve().parents[3] / "shared/data/fsdd-dev"
 ALLISON_DIGITS = Path("/usr/share/asterisk/sounds/en/digits")
+# Real human speech that is never a key: Asterisk's French, Spanish, Italian and Russian prompts
+# (four speakers). Without real non-key speech the network calls real words keys. English
+# prompts are NOT used: `make bench` measures false keys on them.
+FOREIGN_PROMPTS = [Path(f"/usr/share/asterisk/sounds/{d}") for d in
+                   ("fr_CA_f_June", "es_MX_f_Allison", "it_IT_m_Carlo", "ru_RU_f_IvrvoiceRU")]
+FOREIGN_PER_VOICE = 400
 
 
 def read_wav(path: str | Path) -> np.ndarray:
@@ -39,6 +45,10 @@ def sources(lang: str, corpus: Path, fsdd: Path = FSDD) -> list[tuple[str, str, 
     for path in sorted(glob.glob(str(corpus / lang / "*.wav"))):
         label, voice = Path(path).stem.split("__")
         out.append((label, path, "synthetic:" + voice))
+    for root in FOREIGN_PROMPTS:
+        files = sorted(p for p in glob.glob(str(root / "**/*.wav"), recursive=True) if "/digits/" not in p)
+        for path in files[:: max(1, len(files) // FOREIGN_PER_VOICE)][:FOREIGN_PER_VOICE]:
+            out.append(("_other", path, "foreign:" + root.name))
     if lang == "en":
         for path in sorted(glob.glob(str(fsdd / "*.wav"))):
             digit, speaker, _ = Path(path).stem.split("_")

@@ -34,7 +34,9 @@ def _examples(job: tuple[int, str, str, str, int]) -> list[tuple[int, str, np.nd
     out = []
     for k in range(copies):
         words = data.words_in(data.telephone(x, rng, strong=k > 0))
-        if words:   # the longest is the word; anything else is a click the endpointer split off
+        if group.startswith("foreign:"):   # every word of a prompt is a non-key
+            out += [(data.CLASSES.index(label), group, w) for _, w in words]
+        elif words:   # the longest is the word; anything else is a click the endpointer split off
             out.append((data.CLASSES.index(label), group, max(words, key=lambda w: w[0])[1]))
     return out
 
@@ -42,8 +44,9 @@ def _examples(job: tuple[int, str, str, str, int]) -> list[tuple[int, str, np.nd
 def build(lang: str, corpus: Path, copies_synthetic: int, copies_real: int, workers: int = 2):
     jobs = []
     for i, (label, path, group) in enumerate(data.sources(lang, corpus)):
-        real = not group.startswith("synthetic:")
-        jobs.append((i, label, path, group, copies_real if real else copies_synthetic))
+        real = group.startswith(("fsdd:", "allison"))
+        copies = copies_real if real else 2 if group.startswith("foreign:") else copies_synthetic
+        jobs.append((i, label, path, group, copies))
     rows = []
     with ProcessPoolExecutor(workers) as pool:
         for part in pool.map(_examples, jobs, chunksize=32):

@@ -28,6 +28,7 @@ from edgepbx.dsp.voicekey.vocabulary import DIGITS, LANGUAGES, check_vocabulary
 
 MIN_MARGIN = 0.4            # best minus second-best probability, over vocabulary and "other"
 WARPS = (0.9, 1.1)          # the word heard again, resampled by these factors
+AGREE = True                # ... and every hearing must name the same key
 EXAMPLE_DISTANCE = 3.5      # DTW distance to an operator's recording that counts as a match
 EXAMPLE_LEAD = 1.25         # ... and how much nearer it must be than any other key's recording
 STRING_END_S = 1.5          # digit-string mode: silence that ends the string
@@ -151,7 +152,8 @@ class VoiceKeyDecoder:
         p = p / p.sum()
         order = np.argsort(p)[::-1]
         best, margin = self.model.classes[order[0]], float(p[order[0]] - p[order[1]])
-        if best != OTHER and margin >= MIN_MARGIN:
+        agree = all(int(np.argmax(h * self._allowed)) == order[0] for h in heard) if AGREE else True
+        if best != OTHER and margin >= MIN_MARGIN and agree:
             return best, float(p[order[0]])
         if self._examples:
             return self._by_example(frames)
