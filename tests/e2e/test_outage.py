@@ -85,7 +85,7 @@ def test_central_killed_mid_call_takes_the_caller_back(tmp_path: Path) -> None:
     central = Central(tmp_path)
     box = Box(tmp_path, central=central.uri, language="en")
     try:
-        caller = subprocess.Popen([sys.executable, "-m", "edgepbx.tools.call", box.uri, "--dtmf", "0", "--wait", "2",
+        caller = subprocess.Popen([sys.executable, "-m", "edgepbx.tools.call", box.uri, "--dtmf", "2,0", "--wait", "2",
                                    "--hold", "24", "--record", str(tmp_path / "heard.wav")], cwd=tmp_path,
                                   stdout=subprocess.PIPE, text=True)
         box.wait_for("forwarded: central answered", timeout=20)
@@ -111,7 +111,7 @@ def test_slow_central_falls_back_per_call_while_the_link_stays_up(tmp_path: Path
     box = Box(tmp_path, central=central.uri, language="en", answer_timeout_s=3.0)
     try:
         ops = api(box)
-        place_call(box.uri, "0", tmp_path / "heard.wav", wait=2, hold=12, cwd=tmp_path)
+        place_call(box.uri, "2,0", tmp_path / "heard.wav", wait=2, hold=12, cwd=tmp_path)  # English, operator
         assert ops.get("/api/v1/status").json()["central"] == "up"
     finally:
         assert box.stop() == 0, box.output
@@ -161,8 +161,8 @@ def test_peak_load_announces_the_wait_and_offers_a_callback(tmp_path: Path) -> N
         ops = api(box)
         assert ops.put("/api/v1/central/wait", json={"seconds": 400}).json()["seconds"] == 400
         assert ops.get("/api/v1/status").json()["expected_wait_s"] == 400
-        place_call(box.uri, "0,+6,2", tmp_path / "cb.wav", wait=2, hold=6, cwd=tmp_path)  # takes the callback
-        place_call(box.uri, "0,+6,1", tmp_path / "hold.wav", wait=2, hold=8, cwd=tmp_path)  # holds for an agent
+        place_call(box.uri, "2,0,+6,2", tmp_path / "cb.wav", wait=2, hold=6, cwd=tmp_path)  # takes the callback
+        place_call(box.uri, "2,0,+6,1", tmp_path / "hold.wav", wait=2, hold=8, cwd=tmp_path)  # holds for an agent
     finally:
         assert box.stop() == 0, box.output
         central.stop()
@@ -217,9 +217,9 @@ def test_central_can_give_its_wait_in_a_header_on_ringing(tmp_path: Path) -> Non
     box = Box(tmp_path, central=central.uri, language="en")
     try:
         ops = api(box)
-        place_call(box.uri, "0", tmp_path / "first.wav", wait=2, hold=6, cwd=tmp_path)  # forwarded, learns the wait
+        place_call(box.uri, "2,0", tmp_path / "first.wav", wait=2, hold=6, cwd=tmp_path)  # forwarded, learns the wait
         assert ops.get("/api/v1/status").json()["expected_wait_s"] == 700
-        place_call(box.uri, "0,+6,2", tmp_path / "second.wav", wait=2, hold=6, cwd=tmp_path)
+        place_call(box.uri, "2,0,+6,2", tmp_path / "second.wav", wait=2, hold=6, cwd=tmp_path)
     finally:
         assert box.stop() == 0, box.output
         central.stop()
