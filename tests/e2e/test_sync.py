@@ -49,7 +49,7 @@ def test_flow_push_races_live_calls_and_directory_reaches_the_next_call(tmp_path
         assert json.loads(out.strip().splitlines()[-1])["answered"]
         # Caller B, known to the directory, starts after the push.
         b = subprocess.run([sys.executable, "-m", "edgepbx.tools.call", box.uri, "--dtmf", "2,1",
-                            "--wait", "2", "--gap", "1.5", "--hold", "4", "--from-user", "13800000001"],
+                            "--wait", "2", "--gap", "1.5", "--hold", "9", "--from-user", "13800000001"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert b.returncode == 0, b.stderr
     finally:
@@ -61,6 +61,7 @@ def test_flow_push_races_live_calls_and_directory_reaches_the_next_call(tmp_path
     [forwarded] = central.calls()
     headers = {k.lower(): v for k, v in forwarded["headers"].items()}
     assert headers["x-edgepbx-flags"] == "elderly" and headers["x-edgepbx-caller"] == "13800000001"
+    assert headers["x-edgepbx-mode"] == "elderly" and headers["x-edgepbx-priority"] == "elderly"  # the flag set the mode
     assert "%E7%8E%8B" in headers["x-edgepbx-caller-name"]  # 王, percent-encoded UTF-8
 
 
