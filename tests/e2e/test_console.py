@@ -77,7 +77,8 @@ def test_a_technician_session(tmp_path: Path) -> None:
         assert "0 call(s) in progress" in status and "sip 127.0.0.1" in status
         assert "edgepbx " in term.command("show version")
         assert "no calls" in term.command("show calls")
-        assert "no alarms" in term.command("show alarms")
+        alarms = term.command("show alarms")            # no central configured here: nothing to warn of,
+        assert "no alarms" in alarms or "disk nearly full" in alarms   # unless the CI disk is nearly full
         term.send("show ?")
         help_text = term.expect("edgepbx> show ")
         assert "network" in help_text and "alarms" in help_text
