@@ -13,6 +13,25 @@ from libc.math cimport cos, M_PI, ceil
 import numpy as np
 
 
+cdef Py_ssize_t _best_lag(const double[::1] xp, Py_ssize_t target, Py_ssize_t lo, Py_ssize_t hi,
+                          int lag_step, int n, int sample_step) noexcept nogil:
+    """The lag in lo..hi (every lag_step-th) whose segment correlates best with the one at
+    `target`, over n samples taken every sample_step-th."""
+    cdef Py_ssize_t lag = lo, best = lo, i
+    cdef double score, top = -1e300
+    while lag <= hi:
+        score = 0
+        i = 0
+        while i < n:
+            score += xp[target + i] * xp[lag + i]
+            i += sample_step
+        if score > top:
+            top = score
+            best = lag
+        lag += lag_step
+    return best
+
+
 def wsola(const double[::1] x, double tempo, int rate):
     """`x` played at `tempo` (0.75: a third longer, same pitch) -> float64 array of
     round(len(x) / tempo) samples."""
@@ -30,8 +49,7 @@ def wsola(const double[::1] x, double tempo, int rate):
     cdef double[::1] y = out
     window = 0.5 - 0.5 * np.cos(2 * M_PI * np.arange(N) / N)   # periodic Hann: halves sum to 1
     cdef double[::1] w = window
-    cdef Py_ssize_t k, pos, prev = delta, target, nominal, lo, hi, lag, best, i, limit = pad.shape[0] - N
-    cdef double score, top
+    cdef Py_ssize_t k, pos, prev = delta, target, nominal, lo, hi, best, i, limit = pad.shape[0] - N
     with nogil:
         for k in range(frames):
             nominal = delta + <Py_ssize_t>(k * hs * tempo + 0.5)
@@ -45,31 +63,10 @@ def wsola(const double[::1] x, double tempo, int rate):
                     lo = 0
                 if hi > limit:
                     hi = limit
-                best = lo
-                top = -1e300
-                lag = lo
-                while lag <= hi:
-                    score = 0
-                    i = 0
-                    while i < N:
-                        score += xp[target + i] * xp[lag + i]
-                        i += 4
-                    if score > top:
-                        top = score
-                        best = lag
-                    lag += 4
+                best = _best_lag(xp, target, lo, hi, 4, N, 4)
                 lo = best - 3 if best - 3 >= 0 else 0
                 hi = best + 3 if best + 3 <= limit else limit
-                top = -1e300
-                for lag in range(lo, hi + 1):
-                    score = 0
-                    i = 0
-                    while i < N:
-                        score += xp[target + i] * xp[lag + i]
-                        i += 2
-                    if score > top:
-                        top = score
-                        best = lag
+                best = _best_lag(xp, target, lo, hi, 1, N, 2)
                 pos = best
             if pos > limit:
                 pos = limit

@@ -32,7 +32,6 @@ from edgepbx.sip.stack import SipStack
 from edgepbx.store import Store
 from edgepbx.watchdog import Notifier, healthy
 from edgepbx.panel.front import FrontPanel
-from edgepbx.console.commands import factory_reset_config
 from edgepbx.config_edit import ConfigEditor
 from edgepbx.console.commands import TREE, Commands
 from edgepbx.console.logbuffer import LogBuffer
@@ -154,9 +153,7 @@ async def run_box(config: Config) -> int:
 
     def button_reset() -> None:
         if Path(config.source).is_file():
-            path = Path(config.source)
-            path.with_name(path.name + ".prev").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-            factory_reset_config(path)
+            ConfigEditor(Path(config.source)).factory_reset()
         restart("factory reset from the front button")
 
     front = _front(config, pin_factory, calls=lambda: len(router.tasks), factory_reset=button_reset,

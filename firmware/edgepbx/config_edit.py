@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from edgepbx.config import Config, ConfigError, parse_config
+from edgepbx.config import Config, ConfigError, default_config_text, parse_config
 
 
 def _toml_value(value: Any) -> str:
@@ -111,6 +111,15 @@ class ConfigEditor:
         _write(self.path, self.previous.read_text(encoding="utf-8"))
         self.marker.unlink(missing_ok=True)
         return "rolled back to the previous config"
+
+    def factory_reset(self) -> str:
+        """The factory config in place of the file (the old one kept as .prev); records live
+        in the store and are untouched."""
+        if self.path.is_file():
+            _write(self.previous, self.path.read_text(encoding="utf-8"))
+        _write(self.path, default_config_text())
+        self.marker.unlink(missing_ok=True)
+        return "factory config written (the old one is kept as .prev)"
 
     def pending_deadline(self) -> float | None:
         try:

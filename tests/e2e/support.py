@@ -148,12 +148,16 @@ def write_wav(path: Path, pcm: np.ndarray, rate: int = 8000) -> None:
 
 
 def place_call(uri: str, dtmf: str, record: Path, *, inband: bool = False, wait: float = 2.0,
-               gap: float = 1.5, hold: float = 4.0, cwd: Path) -> dict:
+               gap: float = 1.5, hold: float = 4.0, cwd: Path, say: list[tuple[Path, float]] = (),
+               from_user: str = "1001") -> dict:
+    """One call by the caller tool: keys (`dtmf`), and WAVs spoken at given seconds (`say`)."""
     args = [sys.executable, "-m", "edgepbx.tools.call", uri, "--dtmf", dtmf, "--record", str(record),
-            "--wait", str(wait), "--gap", str(gap), "--hold", str(hold)]
+            "--wait", str(wait), "--gap", str(gap), "--hold", str(hold), "--from-user", from_user]
     if inband:
         args.append("--inband")
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=180)
+    for path, at in say:
+        args += ["--say", f"{path}@{at}"]
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, f"caller failed: {done.stdout}\n{done.stderr}"
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,8 +12,8 @@ import pytest
 
 from edgepbx.dsp.level import active_speech_level
 from tests.audio_match import locate, read_wav
-from tests.e2e.support import PROMPTS, Box, Central, heard_in_order, write_wav
-from tests.e2e.test_voice import say, speak_call
+from tests.e2e.support import PROMPTS, Box, Central, heard_in_order, place_call
+from tests.e2e.test_voice import say
 
 pytestmark = pytest.mark.e2e
 
@@ -38,21 +37,10 @@ def speech_extent(audio: np.ndarray, start: int, rate: int, silence_s: float = 0
     return (loud_after - start) / rate
 
 
-def call(uri: str, record: Path, cwd: Path, *, dtmf: str = "", say_: list[tuple[Path, float]] = (), hold: float = 4.0,
-         wait: float = 2.0, gap: float = 1.5, from_user: str = "1001") -> dict:
-    args = [sys.executable, "-m", "edgepbx.tools.call", uri, "--record", str(record), "--hold", str(hold),
-            "--dtmf", dtmf, "--wait", str(wait), "--gap", str(gap), "--from-user", from_user]
-    for path, at in say_:
-        args += ["--say", f"{path}@{at}"]
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, f"caller failed: {done.stdout}\n{done.stderr}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def test_a_struggling_caller_gets_slower_louder_prompts_and_the_human_first(tmp_path: Path) -> None:
     box = Box(tmp_path, language="en")          # ecommerce; a keypad caller who fails twice
     try:
-        call(box.uri, tmp_path / "heard.wav", tmp_path, dtmf="2,+13,7,+1,8", hold=24)
+        place_call(box.uri, "2,+13,7,+1,8", tmp_path / "heard.wav", hold=24, cwd=tmp_path)
     finally:
         assert box.stop() == 0, box.output
     assert "now in elderly mode (2 failed inputs in a row)" in box.output
@@ -84,7 +72,7 @@ def test_a_slow_speaker_is_switched_to_elderly_mode(tmp_path: Path) -> None:
     sp.run(["sox", str(raw), "-r", "8000", "-b", "16", "-c", "1", str(slow)], check=True)
     box = Box(tmp_path, language="en")
     try:
-        call(box.uri, tmp_path / "heard.wav", tmp_path, dtmf="2", say_=[(slow, 3.0)], hold=14)
+        place_call(box.uri, "2", tmp_path / "heard.wav", say=[(slow, 3.0)], hold=14, cwd=tmp_path)
     finally:
         assert box.stop() == 0, box.output
     assert "slow speech" in box.output and "now in elderly mode (slow speech" in box.output
@@ -99,7 +87,7 @@ def test_a_blind_caller_hears_pauses_after_each_option_and_finishes_by_voice(tmp
                    json={"upsert": [{"number": "1002", "name": "Mr Lee", "language": "en", "flags": ["visually_impaired"]}]})
     assert r.status_code == 200, r.text
     try:
-        result = call(box.uri, tmp_path / "heard.wav", tmp_path, from_user="1002", hold=12, say_=[
+        result = place_call(box.uri, "", tmp_path / "heard.wav", from_user="1002", hold=12, cwd=tmp_path, say=[
             (say(tmp_path, "two", "en"), 2.0),        # language: English (over the prompt)
             (say(tmp_path, "three", "en"), 34.0),     # main menu, after every option: loans
             (say(tmp_path, "two", "en"), 52.0),       # anything else? 2: goodbye
@@ -136,7 +124,7 @@ def test_central_hangs_up_first_and_the_caller_scores_the_call(tmp_path: Path) -
     box = Box(tmp_path, central=central.uri, language="en")
     try:
         # English, operator; central talks 3 s and hangs up; the caller presses 4
-        call(box.uri, tmp_path / "heard.wav", tmp_path, dtmf="2,0,+9,4", hold=6)
+        place_call(box.uri, "2,0,+9,4", tmp_path / "heard.wav", hold=6, cwd=tmp_path)
     finally:
         assert box.stop() == 0, box.output
         central.stop()

@@ -1,17 +1,14 @@
 """Voice keys on real SIP calls: a pjsua2 caller speaks key words into the call."""
 from __future__ import annotations
 
-import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.audio_match import locate, read_wav
-from tests.e2e.support import Box, Central, heard_in_order, prompt_pcm, write_wav
+from tests.e2e.support import Box, Central, heard_in_order, place_call, prompt_pcm, write_wav
 
 pytestmark = pytest.mark.e2e
 
@@ -27,15 +24,6 @@ def say(tmp: Path, text: str, lang: str) -> Path:
     return out
 
 
-def speak_call(uri: str, words: list[tuple[Path, float]], record: Path, hold: float, cwd: Path) -> dict:
-    args = [sys.executable, "-m", "edgepbx.tools.call", uri, "--record", str(record), "--hold", str(hold)]
-    for path, at in words:
-        args += ["--say", f"{path}@{at}"]
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, f"caller failed: {done.stdout}\n{done.stderr}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def test_spoken_keys_barge_in_and_lost_card_goes_straight_to_its_line(tmp_path: Path) -> None:
     central = Central(tmp_path)
     box = Box(tmp_path, flow="finance", central=central.uri, language="en")
@@ -43,11 +31,11 @@ def test_spoken_keys_barge_in_and_lost_card_goes_straight_to_its_line(tmp_path: 
     rng = np.random.default_rng(1)
     write_wav(noise, (rng.normal(size=2400) * 3000 * np.hanning(2400)).astype(np.int16))
     try:
-        result = speak_call(box.uri, [
+        result = place_call(box.uri, "", tmp_path / "heard.wav", hold=10, cwd=tmp_path, say=[
             (say(tmp_path, "two", "en"), 1.5),        # over the language prompt: English
             (noise, 4.5),                             # a cough over the main menu: not a key
             (say(tmp_path, "lost card", "en"), 9.0),  # over the main menu (or its voice hint)
-        ], tmp_path / "heard.wav", hold=10, cwd=tmp_path)
+        ])
     finally:
         assert box.stop() == 0, box.output
         central.stop()

@@ -236,19 +236,9 @@ class Commands:
                     "messages are kept.\nTo go ahead, type: factory-reset YES-RESET")
         if self.editor is None:
             return "% the box already runs on the factory (embedded) config"
-        path = self.editor.path
-        if path.is_file():
-            self.editor.previous.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-        factory_reset_config(path)
+        result = self.editor.factory_reset()
         self.restart("factory reset")
-        return "factory config written (the old one is kept as .prev); restarting"
-
-
-def factory_reset_config(path: Path) -> None:
-    """The factory config in place of `path` (atomically); records live in the store, untouched."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(default_config_text(), encoding="utf-8")
-    tmp.replace(path)
+        return result + "; restarting"
 
 
 def _loudness(path: Path) -> str:

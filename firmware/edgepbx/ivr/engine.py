@@ -188,17 +188,15 @@ class CallSession:
         if self.phase not in (Phase.PROMPT, Phase.WAIT, Phase.CONFIRM):
             return self._note_mode(mode, reason)
         actions = self._note_mode(mode, reason) + self._stop_any()
-        self._listening_reset()
         return actions + self._enter(self.node.id, now, push=False)
 
     def _stop_any(self) -> list[Action]:
+        """Stop what is playing, in any phase (`_stop` only stops a node's own prompt)."""
         if self._playing is None:
             return []
         self._playing = None
         return [StopPlayback()]
 
-    def _listening_reset(self) -> None:
-        self._listening = None if self._listening is None else Listen(self.language, ("(reset)",))
 
     def context(self) -> ForwardContext:
         return ForwardContext(path=tuple(self.path), language=self.language, data=dict(self.data),
@@ -305,7 +303,6 @@ class CallSession:
 
     # ---- event handlers --------------------------------------------------------------------
     def _on_digit(self, digit: str, now: float) -> list[Action]:
-        node = self.node
         if (self._greeting and self.mode == "normal" and self.flow.accessibility_offer and digit in GREETING_KEYS
                 and self.phase in (Phase.PROMPT, Phase.WAIT)):
             return self._set_mode(GREETING_KEYS[digit], f"pressed {digit} at the greeting", now)
@@ -378,18 +375,11 @@ class CallSession:
 
     def _on_confirm(self, key: str, now: float) -> list[Action]:
         if key == "1":
-            actions = self._stop_confirm()
-            return actions + self._complete(now)
+            return self._stop_any() + self._complete(now)
         if key == "2":
             self._buffer = ""
-            return self._stop_confirm() + self._enter(self.node.id, now, push=False)
+            return self._stop_any() + self._enter(self.node.id, now, push=False)
         return []
-
-    def _stop_confirm(self) -> list[Action]:
-        if self._playing is None:
-            return []
-        self._playing = None
-        return [StopPlayback()]
 
     def _collect_digit(self, digit: str, now: float) -> list[Action]:
         node = self.node

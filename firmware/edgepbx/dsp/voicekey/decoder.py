@@ -57,7 +57,7 @@ class VoiceKeyDecoder:
         self.vocabulary = check_vocabulary(vocabulary if vocabulary is not None else (DIGITS if digit_string else None))
         self.model: WordModel = model or load(lang)
         self._allowed = np.array([c in self.vocabulary or c == OTHER for c in self.model.classes])
-        self._examples = self._fingerprints(examples or {})
+        self._examples = self._templates(examples or {})
         self._mfcc = Mfcc(rate)
         self._dtmf = DtmfDetector(rate)
         self._endpointer = Endpointer()
@@ -70,8 +70,9 @@ class VoiceKeyDecoder:
         self._endpointer.reset()
         self._frames: list[np.ndarray] = []
         self._first = 0               # stream index of self._frames[0]
-        self._audio = np.zeros(0, np.int16)
-        self._audio_first = 0         # stream sample index of self._audio[0]
+        self._chunks: list[np.ndarray] = []   # recent audio as fed, joined only when a word ends
+        self._chunked = 0                      # samples in self._chunks
+        self._audio_first = 0                  # stream sample index of self._chunks[0][0]
         self._tones: list[float] = []
         self._digits: list[VoiceKeyEvent] = []
         self._silent_frames = 0
@@ -80,7 +81,7 @@ class VoiceKeyDecoder:
         """Feed the next samples (int16, or little-endian 16-bit bytes); get the words they ended."""
         pcm = as_int16(pcm)
         self._tones += [e.start for e in self._dtmf.feed(pcm)]
-        self._audio = np.concatenate([self._audio, pcm])
+        self._keep_audio(pcm)
         frames = self._mfcc.feed(pcm)
         events: list[VoiceKeyEvent] = []
         for row in frames:
@@ -104,17 +105,27 @@ class VoiceKeyDecoder:
 
     # ---- internals -------------------------------------------------------------------------
 
+    @property
+    def _keep_frames(self) -> int:
+        """Frames of history a word can need: the longest word, its lead-in and hang-over."""
+        return self._endpointer.max_frames + PREROLL + HANG_FRAMES + 20
+
     def _trim(self) -> None:
-        keep = self._endpointer.max_frames + PREROLL + HANG_FRAMES + 20
+        keep = self._keep_frames
         if len(self._frames) > 2 * keep:
             drop = len(self._frames) - keep
             del self._frames[:drop]
             self._first += drop
-        hop = self.rate // 100
-        if len(self._audio) > 2 * keep * hop:
-            drop = len(self._audio) - keep * hop
-            self._audio = self._audio[drop:]
-            self._audio_first += drop
+
+    def _keep_audio(self, pcm: np.ndarray) -> None:
+        """Keep the last few seconds of audio for hearing a word again (resampled)."""
+        self._chunks.append(pcm.copy())
+        self._chunked += len(pcm)
+        keep = self._keep_frames * (self.rate // 100)
+        while self._chunked - len(self._chunks[0]) >= keep:
+            dropped = self._chunks.pop(0)
+            self._chunked -= len(dropped)
+            self._audio_first += len(dropped)
 
     def _classify(self, segment: Segment) -> VoiceKeyEvent | None:
         start_s, end_s = segment.start * FRAME_S, segment.end * FRAME_S + WINDOW_S
@@ -127,9 +138,10 @@ class VoiceKeyDecoder:
         frames = np.stack(self._frames[lo:hi])
         word = word_input(frames)
         hop = self.rate // 100
+        audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
         a = max(segment.start * hop - self._audio_first, 0)
-        b = min(segment.end * hop + int(WINDOW_S * self.rate) - self._audio_first, len(self._audio))
-        key, confidence = self._decide(word, self._audio[a:b], frames)
+        b = min(segment.end * hop + int(WINDOW_S * self.rate) - self._audio_first, len(audio))
+        key, confidence = self._decide(word, audio[a:b], frames)
         if key is None:
             return None
         event = VoiceKeyEvent(key, confidence, round(start_s, 3), round(end_s, 3))
@@ -159,7 +171,7 @@ class VoiceKeyDecoder:
             return self._by_example(frames)
         return None, 0.0
 
-    def _fingerprints(self, examples: dict[str, list[np.ndarray]]) -> list[tuple[str, np.ndarray]]:
+    def _templates(self, examples: dict[str, list[np.ndarray]]) -> list[tuple[str, np.ndarray]]:
         out = []
         for key, recordings in examples.items():
             if key not in self.vocabulary:
