@@ -9,6 +9,8 @@ extensions = [
     Extension("edgepbx.dsp._voicekey", ["cext/voicekey.pyx"], extra_compile_args=["-O3"]),
     Extension("edgepbx.dsp._level", ["cext/level.pyx"], extra_compile_args=["-O3"]),
     Extension("edgepbx.dsp._stretch", ["cext/stretch.pyx"], extra_compile_args=["-O3"]),
+    Extension("edgepbx.dsp._fsk", ["cext/fsk.pyx"], extra_compile_args=["-O3"]),
+    Extension("edgepbx.dsp._progress", ["cext/progress.pyx"], extra_compile_args=["-O3"]),
     Extension("edgepbx.dsp._speechrate", ["cext/speechrate.pyx"], extra_compile_args=["-O3"]),
     # C++: reads pjsua2's std::vector<unsigned char> frame buffers in place.
     Extension("edgepbx.dsp._vector", ["cext/vector.pyx"], language="c++", extra_compile_args=["-O2"]),
