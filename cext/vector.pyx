@@ -17,3 +17,15 @@ def vector_bytes(size_t address):
     if vec.size() == 0:
         return b""
     return PyBytes_FromStringAndSize(<char*> vec.data(), vec.size())
+
+
+def vector_assign(size_t address, const unsigned char[::1] data):
+    """Make the std::vector<unsigned char> at `address` hold `data` (a frame to hand pjmedia)."""
+    if address == 0:
+        raise ValueError("null vector address")
+    cdef vector[unsigned char]* vec = <vector[unsigned char]*> address
+    cdef Py_ssize_t n = data.shape[0]
+    if n == 0:
+        vec.clear()
+        return
+    vec.assign(&data[0], &data[0] + n)

@@ -44,9 +44,30 @@ log = logging.getLogger("edgepbx")
 
 def _pin_factory(config: Config):  # noqa: ANN202
     if config.panel.pin_factory == "mock":
+        from gpiozero import Device
         from gpiozero.pins.mock import MockFactory
-        return MockFactory()
+        if not isinstance(Device.pin_factory, MockFactory):  # a bench or test harness may hold the pins
+            Device.pin_factory = MockFactory()
+        return Device.pin_factory
     return None
+
+
+def _fxo(config: Config, factory, send, store: Store) -> "FxoLine | None":  # noqa: ANN001
+    """The analog line, when enabled; a missed call is recorded with its caller ID."""
+    if not config.fxo.enabled:
+        return None
+    from edgepbx.fxo.driver import FxoLine, caller_uri
+    from edgepbx.sip.headers import caller_number
+    from edgepbx.store import CallRecord
+    loop = asyncio.get_running_loop()
+
+    def missed(cid, rings: int) -> None:  # noqa: ANN001
+        now = time.time()
+        record = CallRecord(f"fxo-missed-{int(now * 1000)}", caller_number(caller_uri(cid)) or "anonymous",
+                            config.fxo.line, now, None, now, config.ivr.language, (), {}, "missed", None,
+                            f"caller gave up after {rings} ring(s)")
+        loop.create_task(store.add_call(record))
+    return FxoLine(config.fxo, load_pins(config.panel.pins), factory, send, missed)
 
 
 def _panel(config: Config, factory) -> StatusLeds | None:  # noqa: ANN001
@@ -133,6 +154,15 @@ async def run_box(config: Config) -> int:
         await central.stop()
         await store.close()
         raise
+    try:
+        fxo = _fxo(config, pin_factory, hop.send, store)
+    except Exception:
+        await asyncio.to_thread(stack.stop)
+        await api.stop()
+        await central.stop()
+        await store.close()
+        raise
+    fxo_task = loop.create_task(fxo.run(), name="fxo-line") if fxo is not None else None
     keeper = loop.create_task(retention.run(store, config.store.min_free_mb * 1024 * 1024), name="retention")
     redial = loop.create_task(dialer.run(), name="callback-dialer")
     notifier = Notifier()
@@ -177,7 +207,7 @@ async def run_box(config: Config) -> int:
         await console.stop()
     notifier.send("STOPPING=1")
     log.info("stopping: hanging up %d call(s)", len(router.tasks))
-    for task in (keeper, redial, watchdog):
+    for task in (keeper, redial, watchdog, *([fxo_task] if fxo_task else [])):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -104,6 +104,21 @@ class ConsoleSection:
 
 
 @dataclass(frozen=True)
+class FxoSection:
+    """The analog line through an FXO interface; its pins come from [panel] pins."""
+    enabled: bool = False
+    audio: str = "alsa:plughw:1,0"   # the interface's sound device, or "pipe:IN,OUT" (FIFOs or files)
+    country: str = "cn"              # ring cadence and exchange tones: cn, eu, us, uk
+    answer_after_rings: int = 2
+    answer_on_caller_id: bool = True # answer once the caller ID is in, even before that many rings
+    disconnect: str = "loop_current,reversal,tone"   # what the far end hanging up looks like here
+    line: str = "fxo"                # the called number in call records
+
+
+FXO_DISCONNECT = ("loop_current", "reversal", "tone")
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str = "info"
 
@@ -119,6 +134,7 @@ class Config:
     panel: PanelSection = field(default_factory=PanelSection)
     access: AccessSection = field(default_factory=AccessSection)
     console: ConsoleSection = field(default_factory=ConsoleSection)
+    fxo: FxoSection = field(default_factory=FxoSection)
     log: LogSection = field(default_factory=LogSection)
     source: str = "<embedded default>"
 
@@ -221,6 +237,18 @@ def _validate(config: Config) -> None:
         fail("[console] baud", f"must be a standard rate (9600..230400), got {config.console.baud}")
     if not 5 <= config.console.idle_s <= 86400:
         fail("[console] idle_s", f"must be 5..86400 seconds, got {config.console.idle_s}")
+    if config.fxo.country not in ("cn", "eu", "us", "uk"):
+        fail("[fxo] country", f"must be one of cn, eu, us, uk, got {config.fxo.country!r}")
+    if not 1 <= config.fxo.answer_after_rings <= 10:
+        fail("[fxo] answer_after_rings", f"must be 1..10, got {config.fxo.answer_after_rings}")
+    ways = [w.strip() for w in config.fxo.disconnect.split(",") if w.strip()]
+    if not ways or set(ways) - set(FXO_DISCONNECT):
+        fail("[fxo] disconnect", f"a comma-separated list of {', '.join(FXO_DISCONNECT)}, got {config.fxo.disconnect!r}")
+    kind, _, rest = config.fxo.audio.partition(":")
+    if not (kind == "alsa" and rest or kind == "pipe" and rest.count(",") == 1):
+        fail("[fxo] audio", f"expected \"alsa:DEVICE\" or \"pipe:IN,OUT\", got {config.fxo.audio!r}")
+    if config.fxo.enabled and config.panel.pins is None:
+        fail("[fxo] enabled", "the line needs a pin map: set [panel] pins")
     if config.log.level not in LOG_LEVELS:
         fail("[log] level", f"must be one of {', '.join(LOG_LEVELS)}, got {config.log.level!r}")
 

@@ -37,10 +37,11 @@ STARTED: list["Proc"] = []  # every child a test started; conftest kills any lef
 class Proc:
     """A child process whose output is collected line by line."""
 
-    def __init__(self, args: list[str], cwd: Path) -> None:
+    def __init__(self, args: list[str], cwd: Path, interactive: bool = False) -> None:
         STARTED.append(self)
         self.lines: list[str] = []
         self.proc = subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE,
+                                     stdin=subprocess.PIPE if interactive else None,
                                      stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -53,6 +54,12 @@ class Proc:
     @property
     def output(self) -> str:
         return "\n".join(self.lines)
+
+    def tell(self, line: str) -> None:
+        """A line to an interactive child's stdin."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
 
     def wait_for(self, text: str, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -79,7 +86,8 @@ class Proc:
 class Box(Proc):
     def __init__(self, tmp: Path, flow: str = "ecommerce", central: str = "", language: str = "zh",
                  prompts: Path = PROMPTS, extra: str = "", answer_timeout_s: float = 5.0,
-                 central_extra: str = "") -> None:
+                 central_extra: str = "", mock_pins: bool = False) -> None:
+        """`mock_pins`: the box under tests/e2e/fxo_harness.py, its GPIO driven by `tell()`."""
         self.port = free_udp_port()
         self.api_port = free_tcp_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
@@ -106,7 +114,11 @@ prompts = "{prompts}"
 listen = "127.0.0.1:{self.api_port}"
 {extra}
 """, encoding="utf-8")
-        super().__init__(["-m", "edgepbx", "run", "--config", str(config)], cwd=tmp)
+        if mock_pins:
+            super().__init__([str(ROOT / "tests" / "e2e" / "fxo_harness.py"), "run", "--config", str(config)],
+                             cwd=tmp, interactive=True)
+        else:
+            super().__init__(["-m", "edgepbx", "run", "--config", str(config)], cwd=tmp)
         self.wait_for("ready:")
 
     def create_token(self, name: str, scope: str) -> str:

@@ -161,5 +161,22 @@ class HangUp:
     uid: str
 
 
+@dataclass(frozen=True)
+class AttachLine:
+    """An analog call is up (the line driver went off-hook): make it a leg like an answered SIP
+    call. `link` (edgepbx.fxo.link.LineLink) carries its audio and its hang-up."""
+    uid: str
+    caller: str          # "sip:NUMBER@fxo", or "sip:anonymous@fxo"
+    called: str
+    link: object = field(compare=False)
+
+
+@dataclass(frozen=True)
+class DetachLine:
+    """The far end of an analog call cleared (busy tone, loop current, reversal)."""
+    uid: str
+    how: str
+
+
 SipCommand = (Answer | PlayFiles | StopPlay | ForwardTo | CancelForward | DropForward | Dial | StartRecording
-              | StopRecording | ListenFor | HangUp)
+              | StopRecording | ListenFor | HangUp | AttachLine | DetachLine)

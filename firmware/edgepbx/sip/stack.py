@@ -18,10 +18,11 @@ from typing import Callable
 import pjsua2 as pj
 
 from edgepbx.config import SipSection
-from edgepbx.dsp._vector import vector_bytes
+from edgepbx.dsp._vector import vector_assign, vector_bytes
 from edgepbx.dsp.dtmf import DtmfDetector
 from edgepbx.dsp.speechrate import SpeechRate
 from edgepbx.dsp.voicekey import VoiceKeyDecoder
+from edgepbx.fxo.link import LineLink
 from edgepbx.sip import events as ev
 from edgepbx.sip.endpoint import account_config, call_audio, create_endpoint, pcm_format
 from edgepbx.sip.headers import parse_sip_headers
@@ -90,10 +91,32 @@ class _Player(pj.AudioMediaPlayer):
             pass
 
 
+class _LinePort(pj.AudioMediaPort):
+    """An analog call's audio in the conference bridge. Runs in pjmedia's clock thread."""
+
+    def __init__(self, link: LineLink) -> None:
+        super().__init__()
+        self.link = link
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 name)
+        try:
+            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+            vector_assign(int(frame.buf.this), self.link.uplink.pop())
+        except Exception:  # noqa: BLE001
+            pass
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802
+        try:
+            if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
+                self.link.to_line(vector_bytes(int(frame.buf.this)))
+        except Exception:  # noqa: BLE001
+            pass
+
+
 @dataclass
 class _Leg:
     uid: str
-    call: "_Call"
+    call: "_Call | None"               # None for an analog (FXO) call
     inbound: bool
     peer: str | None = None            # the other leg of a forward
     player: _Player | None = None
@@ -105,7 +128,15 @@ class _Leg:
     media_ready: bool = False
     bridged: bool = False
     ended: bool = False
+    line: _LinePort | None = None      # an analog call's audio
     garbage: list[object] = field(default_factory=list)
+
+
+def _media(leg: _Leg) -> pj.AudioMedia | None:
+    """The leg's audio in the bridge: the SIP call's stream, or the analog line's port."""
+    if leg.line is not None:
+        return leg.line
+    return call_audio(leg.call) if leg.call is not None else None
 
 
 class _Call(pj.Call):
@@ -211,7 +242,7 @@ class SipStack:
             log.exception("hanging up at shutdown")
         for leg in self.legs.values():
             self._stop_recording(leg)
-            leg.player = leg.tap = None   # every media port must go before libDestroy
+            leg.player = leg.tap = leg.line = None   # every media port must go before libDestroy
             leg.garbage.clear()
         leg = None  # noqa: F841 - the loop variable would keep the last Call alive past libDestroy
         self.legs.clear()
@@ -271,7 +302,7 @@ class SipStack:
         leg = self.legs.get(uid)
         if leg is None or leg.ended:
             return
-        audio = call_audio(leg.call)
+        audio = _media(leg)
         if audio is None:
             return
         if leg.inbound and leg.tap is None:
@@ -304,10 +335,17 @@ class SipStack:
         if isinstance(command, ev.Dial):
             self._dial(command)
             return
+        if isinstance(command, ev.AttachLine):
+            self._attach_line(command)
+            return
         leg = self.legs.get(command.uid)
         if leg is None or leg.ended:
             return
-        if isinstance(command, ev.Answer):
+        if isinstance(command, ev.DetachLine):
+            self._end_line(leg, command.how)
+        elif isinstance(command, ev.Answer):
+            if leg.call is None:
+                return               # an analog call is answered by the hook relay
             prm = pj.CallOpParam()
             prm.statusCode = command.code
             if command.code >= 300:
@@ -337,7 +375,7 @@ class SipStack:
 
     def _play(self, leg: _Leg, command: ev.PlayFiles) -> None:
         self._stop_player(leg)
-        audio = call_audio(leg.call)
+        audio = _media(leg)
         if audio is None:
             self.hop.post(ev.PlaybackFinished(leg.uid, command.token))
             return
@@ -358,7 +396,7 @@ class SipStack:
         if player is None:
             return
         player.finished = True  # a late EOF must not report a stopped prompt as finished
-        _disconnect(player, call_audio(leg.call) if not leg.ended else None)
+        _disconnect(player, _media(leg) if not leg.ended else None)
         leg.garbage.append(player)
 
     def _forward(self, leg: _Leg, command: ev.ForwardTo) -> None:
@@ -394,7 +432,7 @@ class SipStack:
         if peer is None:
             return
         if leg.bridged:
-            a, b = call_audio(leg.call), call_audio(peer.call)
+            a, b = _media(leg), _media(peer)
             _disconnect(a, b)
             _disconnect(b, a)
         leg.bridged = peer.bridged = False
@@ -405,7 +443,7 @@ class SipStack:
 
     def _start_recording(self, leg: _Leg, path: Path) -> None:
         self._stop_recording(leg)
-        audio = call_audio(leg.call)
+        audio = _media(leg)
         if audio is None:
             self.hop.post(ev.RecordingFinished(leg.uid, path, 0.0))
             return
@@ -421,7 +459,7 @@ class SipStack:
             return
         leg.recorder = leg.recording = None
         seconds = time.monotonic() - leg.recording_since
-        _disconnect(call_audio(leg.call) if not leg.ended else None, recorder)
+        _disconnect(_media(leg) if not leg.ended else None, recorder)
         del recorder  # closing the recorder writes the WAV header
         try:
             with open(path, "rb") as f:
@@ -433,7 +471,7 @@ class SipStack:
     def _bridge(self, caller: _Leg, central: _Leg) -> None:
         if caller.bridged or caller.ended:
             return
-        a, b = call_audio(caller.call), call_audio(central.call)
+        a, b = _media(caller), _media(central)
         if a is None or b is None:
             return
         self._stop_player(caller)
@@ -441,8 +479,38 @@ class SipStack:
         b.startTransmit(a)
         caller.bridged = central.bridged = True
 
+    def _attach_line(self, command: ev.AttachLine) -> None:
+        link: LineLink = command.link      # type: ignore[assignment]
+        leg = _Leg(command.uid, None, inbound=True, line=_LinePort(link))
+        leg.line.createPort(f"line-{command.uid}", pcm_format())
+        leg.tap = _Tap(command.uid, self.hop.post)
+        leg.tap.createPort(f"tap-{command.uid}", pcm_format())
+        self._apply_listen(leg)
+        leg.line.startTransmit(leg.tap)
+        leg.media_ready = True
+        self.legs[command.uid] = leg
+        self.hop.post(ev.IncomingCall(command.uid, command.caller, command.called))
+        self.hop.post(ev.MediaReady(command.uid))
+
+    def _end_line(self, leg: _Leg, how: str) -> None:
+        """An analog call is over: its media goes, a forward to central is hung up."""
+        if leg.ended:
+            return
+        leg.ended = True
+        self._release_media(leg)
+        leg.garbage.append(leg.line)
+        peer = self.legs.get(leg.peer or "")
+        if peer is not None and not peer.ended:
+            self._hangup(peer)
+        self.hop.post(ev.CallEnded(leg.uid, how, 0))
+
     def _hangup(self, leg: _Leg) -> None:
         if leg.ended:
+            return
+        if leg.line is not None:
+            link = leg.line.link
+            self._end_line(leg, "box hung up")
+            link.released()
             return
         prm = pj.CallOpParam()
         prm.statusCode = 603 if leg.inbound and not leg.media_ready else 200
