@@ -11,19 +11,21 @@ so the clocks of sender and receiver may differ by the standard's +-1 %.
 
 Nothing here judges a message: the caller checks the length and the checksum.
 """
-from libc.math cimport cos, sin, M_PI, floor
+from libc.math cimport cos, sin, sqrt, M_PI, floor
 
 import numpy as np
 
 
-def soft_bits(const double[::1] x, double rate, double mark_hz, double space_hz, double baud):
-    """Per sample: mark energy minus space energy over the bit-long window ending there."""
+def tone_magnitudes(const double[::1] x, double rate, double mark_hz, double space_hz, double baud):
+    """Per sample: (mark, space) correlation magnitudes over the bit-long window ending there."""
     cdef Py_ssize_t n = x.shape[0], i
     cdef int w = <int>(rate / baud + 0.5)
     cdef double wm = 2 * M_PI * mark_hz / rate, ws = 2 * M_PI * space_hz / rate
     cdef double mc = 0, ms = 0, sc = 0, ss = 0, v
-    out_arr = np.zeros(n, dtype=np.float64)
-    cdef double[::1] out = out_arr
+    mark_arr = np.zeros(n, dtype=np.float64)
+    space_arr = np.zeros(n, dtype=np.float64)
+    cdef double[::1] mark = mark_arr
+    cdef double[::1] space = space_arr
     cdef double[::1] hm_c = np.empty(n), hm_s = np.empty(n), hs_c = np.empty(n), hs_s = np.empty(n)
     with nogil:
         for i in range(n):
@@ -35,8 +37,9 @@ def soft_bits(const double[::1] x, double rate, double mark_hz, double space_hz,
             mc += hm_c[i]; ms += hm_s[i]; sc += hs_c[i]; ss += hs_s[i]
             if i >= w:
                 mc -= hm_c[i - w]; ms -= hm_s[i - w]; sc -= hs_c[i - w]; ss -= hs_s[i - w]
-            out[i] = (mc * mc + ms * ms) - (sc * sc + ss * ss)
-    return out_arr
+            mark[i] = sqrt(mc * mc + ms * ms)
+            space[i] = sqrt(sc * sc + ss * ss)
+    return mark_arr, space_arr
 
 
 cdef inline double _at(const double[::1] s, double t) nogil:
@@ -55,7 +58,8 @@ cdef inline double _at(const double[::1] s, double t) nogil:
 
 def frame_blocks(const double[::1] soft, double samples_per_bit, double delay, int min_mark_bits=16,
                  int max_gap_bits=14):
-    """Byte blocks framed out of a soft-bit stream: [(bytes, first sample, end sample)].
+    """Byte blocks framed out of a soft-bit stream: [(bytes, stop bits, first sample, end sample)];
+    `stop bits` has one byte per byte, 1 where its stop bit was mark (framing held).
 
     `delay`: samples from a bit's centre to the soft sample that covers exactly that bit.
     A block starts at the first start bit after `min_mark_bits` of continuous mark and ends
@@ -68,6 +72,7 @@ def frame_blocks(const double[::1] soft, double samples_per_bit, double delay, i
     cdef double block_start = 0, last_stop = 0
     blocks = []
     current = bytearray()
+    stops = bytearray()
     while i < n:
         if soft[i] > 0:
             mark_run += 1
@@ -76,8 +81,9 @@ def frame_blocks(const double[::1] soft, double samples_per_bit, double delay, i
         # a mark -> space transition at i (soft[i-1] > 0 >= soft[i]) or continuing space
         if soft[i - 1] <= 0:
             if in_block and i - last_stop > max_gap_bits * spb:
-                blocks.append((bytes(current), block_start, i))
+                blocks.append((bytes(current), bytes(stops), block_start, i))
                 current = bytearray()
+                stops = bytearray()
                 in_block = 0
             mark_run = 0
             i += 1
@@ -87,8 +93,9 @@ def frame_blocks(const double[::1] soft, double samples_per_bit, double delay, i
             i += 1
             continue
         if in_block and i - last_stop > max_gap_bits * spb:
-            blocks.append((bytes(current), block_start, i))
+            blocks.append((bytes(current), bytes(stops), block_start, i))
             current = bytearray()
+            stops = bytearray()
             in_block = 0
             if mark_run < min_mark_bits * spb:
                 mark_run = 0
@@ -111,10 +118,11 @@ def frame_blocks(const double[::1] soft, double samples_per_bit, double delay, i
             in_block = 1
             block_start = edge - delay
         current.append(byte)
+        stops.append(1 if _at(soft, edge + 9.5 * spb) > 0 else 0)
         # resume at the middle of the stop bit: the next start bit's edge comes after it
         last_stop = edge + 9.5 * spb
         i = <Py_ssize_t>(last_stop) + 1
         mark_run = 0
     if in_block:
-        blocks.append((bytes(current), block_start, n))
+        blocks.append((bytes(current), bytes(stops), block_start, n))
     return blocks

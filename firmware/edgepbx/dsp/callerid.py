@@ -3,8 +3,8 @@ and DTMF (ETSI EN 300 659-1 annex B).
 
 FSK messages are read in both the single-data-message (SDMF, type 0x04) and the multiple-data-
 message format (MDMF, type 0x80, with parameters: date and time, number, reason the number is
-absent, name, reason the name is absent). A message counts only when its length and its checksum
-(the bytes sum to 0 mod 256) hold and every field is well formed: a damaged message is "no caller
+absent, name, reason the name is absent). A message counts only when its length, its checksum
+(the bytes sum to 0 mod 256) and every byte's stop bit hold, and every field is well formed: a damaged message is "no caller
 ID", never a guess. Both modulations are tried on every signal; the exchange's choice need not be
 configured.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from edgepbx.dsp._fsk import frame_blocks, soft_bits
+from edgepbx.dsp._fsk import frame_blocks, tone_magnitudes
 from edgepbx.dsp.dtmf import DtmfDetector
 from edgepbx.dsp.pcm import as_int16, check_rate
 
@@ -143,11 +143,12 @@ def _fsk_messages(pcm: np.ndarray, rate: int) -> list[tuple[CallerId, int]]:
     window = int(spb + 0.5)
     for demod, (mark, space) in MODEMS.items():
         found: list[tuple[CallerId, int]] = []
-        soft = soft_bits(x, float(rate), mark, space, BAUD)
-        for block, start, end in frame_blocks(soft, spb, (window - 1) / 2.0):
+        m, s = tone_magnitudes(x, float(rate), mark, space, BAUD)
+        soft = m * m - s * s
+        for block, stops, start, end in frame_blocks(soft, spb, (window - 1) / 2.0):
             for skip in range(min(3, len(block))):     # a false start bit in the marks
                 cid = parse_message(block[skip:], demod)
-                if cid is not None:
+                if cid is not None and all(stops[skip:skip + block[skip + 1] + 3]):
                     marks = x[max(0, int(start - 24 * spb)):max(0, int(start))]
                     standard = _closer_modem(marks, rate) if len(marks) else demod
                     found.append((replace(cid, standard=standard), int(end)))
