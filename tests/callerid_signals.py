@@ -1,5 +1,6 @@
-"""Caller-ID signals as an exchange sends them, for tests and the bench: an encoder written from
-ETSI EN 300 659-1/-3 and Telcordia GR-30, independent of the receiver.
+"""What an exchange sends down an analog line, for tests and the bench: caller ID (an encoder
+written from ETSI EN 300 659-1/-3 and Telcordia GR-30, independent of the receiver) and
+cadenced call-progress tones.
 
 FSK: channel seizure (alternating bits), mark signal, then each byte framed as start bit (0),
 8 data bits LSB first, stop bit (1); phase-continuous tones. Levels in dBm0 (a full-scale
@@ -89,3 +90,17 @@ def on_line(x: np.ndarray, snr_db: float | None, rng: np.random.Generator, lead_
         power = (dbm0_amplitude(noise_ref_dbm0) ** 2 / 2) if noise_ref_dbm0 is not None else float(np.mean(x ** 2))
         y = y + white_noise(len(y), rate, power / 10 ** (snr_db / 10), rng)
     return line(y)
+
+
+def cadenced(freqs: tuple[float, ...], cadence: tuple[float, ...], seconds: float, level: float = -20.0,
+             start: float = 0.0, error: float = 0.0) -> np.ndarray:
+    """A call-progress tone (each frequency at `level` dBm0, off by `error` relative) gated by its
+    cadence (on, off, ...), starting `start` seconds into the cycle."""
+    t = np.arange(int(seconds * 8000)) / 8000 + start
+    phase = t % sum(cadence)
+    gate = np.zeros(len(t), dtype=bool)
+    at = 0.0
+    for k in range(0, len(cadence), 2):
+        gate |= (phase >= at) & (phase < at + cadence[k])
+        at += cadence[k] + cadence[k + 1]
+    return dbm0_amplitude(level) * gate * sum(np.sin(2 * np.pi * f * (1 + error) * t) for f in freqs)

@@ -8,21 +8,8 @@ import numpy as np
 import pytest
 
 from edgepbx.dsp.progress import PLANS, ToneDetector, plan
+from tests.callerid_signals import cadenced
 from tests.dtmf_q24 import dbm0_amplitude, line, white_noise
-
-
-def cadenced(freqs: tuple[float, ...], cadence: tuple[float, ...], seconds: float, level: float = -20.0,
-             start: float = 0.0, error: float = 0.0) -> np.ndarray:
-    t = np.arange(int(seconds * 8000)) / 8000 + start
-    period = sum(cadence)
-    phase = t % period
-    gate = np.zeros(len(t), dtype=bool)
-    at = 0.0
-    for k in range(0, len(cadence), 2):
-        gate |= (phase >= at) & (phase < at + cadence[k])
-        at += cadence[k] + cadence[k + 1]
-    tone = sum(np.sin(2 * np.pi * f * (1 + error) * t) for f in freqs)
-    return dbm0_amplitude(level) * tone * gate
 
 
 def events(x: np.ndarray, country: str = "cn", kinds: tuple[str, ...] | None = None) -> list[tuple[str, float]]:

@@ -12,8 +12,6 @@ congestion in speech and music recordings (asterisk-core-sounds-en, asterisk-moh
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import glob
 import time
 import wave
@@ -22,41 +20,17 @@ import numpy as np
 
 from edgepbx.dsp.callerid import decode
 from edgepbx.dsp.progress import PLANS, ToneDetector
-from tests.callerid_signals import Fsk, mdmf, on_line, sdmf
+from tests.bench.spandsp import SpandspAdsi, load
+from tests.callerid_signals import Fsk, cadenced, mdmf, on_line, sdmf
 from tests.dtmf_q24 import dbm0_amplitude, line, white_noise
 
 SNRS = (40, 30, 25, 20, 15, 12, 10, 8, 6, 4)
 TRIALS = 150
-_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int)
-STANDARD_CODE = {"bell202": 1, "v23": 2}   # ADSI_STANDARD_CLASS, ADSI_STANDARD_CLIP
-
-
-class SpandspAdsi:
-    def __init__(self) -> None:
-        name = ctypes.util.find_library("spandsp") or "libspandsp.so.2"
-        lib = ctypes.CDLL(name)
-        lib.adsi_rx_init.restype = ctypes.c_void_p
-        lib.adsi_rx_init.argtypes = [ctypes.c_void_p, ctypes.c_int, _CB, ctypes.c_void_p]
-        lib.adsi_rx.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int16), ctypes.c_int]
-        lib.adsi_rx_free.argtypes = [ctypes.c_void_p]
-        self.lib = lib
-        self.got: list[bytes] = []
-        self.cb = _CB(lambda _u, msg, n: self.got.append(bytes(msg[:n])) if n > 0 else None)
-
-    def decode(self, pcm: np.ndarray, standard: str) -> list[bytes]:
-        state = self.lib.adsi_rx_init(None, STANDARD_CODE[standard], self.cb, None)
-        x = np.ascontiguousarray(pcm, dtype=np.int16)
-        self.lib.adsi_rx(state, x.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), len(x))
-        self.lib.adsi_rx_free(state)
-        got, self.got = self.got, []
-        return got
 
 
 def load_spandsp() -> SpandspAdsi | None:
-    try:
-        return SpandspAdsi()
-    except OSError:
-        return None
+    lib = load()
+    return SpandspAdsi(lib) if lib is not None else None
 
 
 def random_case(rng: np.random.Generator) -> tuple[Fsk, bytes, str, str | None]:
@@ -129,13 +103,7 @@ def busy_detection() -> bool:
         for start in np.linspace(0, period, 8, endpoint=False):
             for level in (-10.0, -25.0, -40.0):
                 for error in (-0.015, 0.015):
-                    t = np.arange(int(4 * period * 8000)) / 8000 + start
-                    gate = np.zeros(len(t), dtype=bool)
-                    at = 0.0
-                    for k in range(0, len(busy.cadence), 2):
-                        gate |= ((t % period) >= at) & ((t % period) < at + busy.cadence[k])
-                        at += busy.cadence[k] + busy.cadence[k + 1]
-                    x = dbm0_amplitude(level) * gate * sum(np.sin(2 * np.pi * f * (1 + error) * t) for f in busy.freqs)
+                    x = cadenced(busy.freqs, busy.cadence, 4 * period, level, start, error)
                     x = line(x + white_noise(len(x), 8000, dbm0_amplitude(level) ** 2 / 2 / 100, rng))
                     detector = ToneDetector(country, kinds=("busy", "congestion"))
                     found = [e for i in range(0, len(x), 160) for e in detector.feed(x[i:i + 160])]

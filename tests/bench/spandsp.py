@@ -1,4 +1,5 @@
-"""spandsp's DTMF receiver (`dtmf_rx`, Debian libspandsp2) through ctypes: the reference.
+"""spandsp's DTMF receiver (`dtmf_rx`) and caller-ID receiver (`adsi_rx`), Debian libspandsp2,
+through ctypes: the references.
 
 It runs with its own defaults (no dial-tone filter, twist 8 dB normal / 4 dB reverse,
 threshold -42 dBm0), as an application that links spandsp would.
@@ -11,6 +12,8 @@ import ctypes.util
 import numpy as np
 
 _CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int)
+_MSG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int)
+ADSI_STANDARD = {"bell202": 1, "v23": 2}   # ADSI_STANDARD_CLASS, ADSI_STANDARD_CLIP
 
 
 def load() -> ctypes.CDLL | None:
@@ -25,6 +28,10 @@ def load() -> ctypes.CDLL | None:
     lib.dtmf_rx.restype = ctypes.c_int
     lib.dtmf_rx.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int16), ctypes.c_int]
     lib.dtmf_rx_free.argtypes = [ctypes.c_void_p]
+    lib.adsi_rx_init.restype = ctypes.c_void_p
+    lib.adsi_rx_init.argtypes = [ctypes.c_void_p, ctypes.c_int, _MSG_CALLBACK, ctypes.c_void_p]
+    lib.adsi_rx.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int16), ctypes.c_int]
+    lib.adsi_rx_free.argtypes = [ctypes.c_void_p]
     return lib
 
 
@@ -55,3 +62,25 @@ class SpandspDtmf:
 
     def __del__(self) -> None:
         self.close()
+
+
+class SpandspAdsi:
+    """adsi_rx, told the standard; `decode` returns the messages it delivered (checksum already
+    checked and removed by spandsp)."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        self._lib = lib
+        self._got: list[bytes] = []
+        self._cb = _MSG_CALLBACK(self._on_message)  # kept alive as long as the receiver
+
+    def _on_message(self, _user: int, msg: ctypes.POINTER(ctypes.c_uint8), length: int) -> None:
+        if length > 0:
+            self._got.append(bytes(msg[:length]))
+
+    def decode(self, pcm: np.ndarray, standard: str) -> list[bytes]:
+        state = self._lib.adsi_rx_init(None, ADSI_STANDARD[standard], self._cb, None)
+        x = np.ascontiguousarray(pcm, dtype=np.int16)
+        self._lib.adsi_rx(state, x.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), len(x))
+        self._lib.adsi_rx_free(state)
+        got, self._got = self._got, []
+        return got

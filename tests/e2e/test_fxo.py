@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.callerid_signals import Fsk, mdmf
+from tests.callerid_signals import Fsk, cadenced, mdmf
 from tests.dtmf_q24 import dbm0_amplitude, line, tones_of
 from tests.e2e.support import ROOT, Box, Central
 from tests.e2e.test_outage import wait_until
@@ -88,11 +88,6 @@ def dtmf(digit: str, level: float = -10.0) -> np.ndarray:
                            np.zeros(800)])
 
 
-def busy(seconds: float) -> np.ndarray:
-    t = np.arange(int(seconds * 8000)) / 8000
-    return dbm0_amplitude(-20) * np.sin(2 * np.pi * 450 * t) * ((t % 0.7) < 0.35)
-
-
 def test_full_analog_call_forwarded_to_central(tmp_path: Path) -> None:
     central = Central(tmp_path, "--answer-after", "1")
     sim = LineSim(tmp_path)
@@ -128,7 +123,7 @@ line = "branch-pots"
         time.sleep(2.0)
         assert sim.heard_tone(Central.TONE_HZ, heard_before), "central's audio never reached the analog line"
         started = time.monotonic()
-        sim.say(busy(6.0))                                       # the caller hung up: the exchange says busy
+        sim.say(cadenced((450.0,), (0.35, 0.35), 6.0))                                       # the caller hung up: the exchange says busy
         box.wait_for(f"pin {HOOK} = 0", timeout=5)
         on_hook_after = time.monotonic() - started
         box.wait_for("ended:", timeout=10)

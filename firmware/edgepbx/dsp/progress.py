@@ -70,10 +70,11 @@ def _close(measured: float, nominal: float) -> bool:
 class _Track:
     """One frequency set: the on/off segments seen so far and which tones they match."""
 
-    def __init__(self, freqs: tuple[float, ...], tones: list[Tone], rate: int) -> None:
-        self.freqs = freqs
+    def __init__(self, freqs: tuple[float, ...], tones: list[Tone], bins: list[int], rate: int, block: int) -> None:
         self.tones = tones
-        self.rate = rate
+        self.bins = bins                                     # where its frequencies are in the analysis
+        self.nominal_step = 2 * np.pi * np.array(freqs) * block / rate   # phase step of an exact tone
+        self.max_offset_hz = 0.02 * np.array(freqs) + 3.0
         self.segments: list[tuple[bool | None, float]] = []   # (state, seconds), the last one growing
         self.on_energy = 0.0
         self.reported: set[str] = set()
@@ -153,9 +154,10 @@ class ToneDetector:
         groups: dict[tuple[float, ...], list[Tone]] = {}
         for tone in chosen:
             groups.setdefault(tone.freqs, []).append(tone)
-        self._tracks = [_Track(freqs, tones_, rate) for freqs, tones_ in groups.items()]
         self._freqs = np.array(sorted({f for t in chosen for f in t.freqs}))
         self._block = int(BLOCK_S * rate)
+        self._tracks = [_Track(freqs, tones_, [int(np.searchsorted(self._freqs, f)) for f in freqs], rate, self._block)
+                        for freqs, tones_ in groups.items()]
         self._min_energy = self._block * (32767.0 * 10 ** ((MIN_LEVEL_DBM0 - FULL_SCALE_SINE_DBM0) / 20)) ** 2 / 2
         self.reset()
 
@@ -186,16 +188,15 @@ class ToneDetector:
 
     def _state(self, track: _Track, x: np.ndarray, energy: float) -> bool | None:
         """True: the track's tone; False: quiet against the tone just heard; None: other sound."""
-        idx = [int(np.searchsorted(self._freqs, f)) for f in track.freqs]
-        power = 2 * np.abs(x[idx]) ** 2 / self._block
-        previous, self_prev = self._previous, track
-        if (energy > 0 and power.sum() >= MIN_FRACTION * energy and power.sum() >= self._min_energy
-                and power.min() >= 0.15 * power.sum() and previous is not None):
-            step = np.angle(x[idx] * np.conj(previous[idx]))
-            nominal = 2 * np.pi * np.array(track.freqs) * self._block / self.rate
-            offset_hz = np.angle(np.exp(1j * (step - nominal))) * self.rate / (2 * np.pi * self._block)
-            if np.all(np.abs(offset_hz) <= 0.02 * np.array(track.freqs) + 3.0):
+        tones = x[track.bins]
+        power = 2 * np.abs(tones) ** 2 / self._block
+        total = power.sum()
+        if (self._previous is not None and energy > 0 and total >= MIN_FRACTION * energy
+                and total >= self._min_energy and power.min() >= 0.15 * total):
+            step = np.angle(tones * np.conj(self._previous[track.bins]))
+            offset_hz = np.angle(np.exp(1j * (step - track.nominal_step))) * self.rate / (2 * np.pi * self._block)
+            if np.all(np.abs(offset_hz) <= track.max_offset_hz):
                 return True
-        if self_prev.on_energy > 0 and energy < self_prev.on_energy / 10 ** (OFF_DROP_DB / 10):
+        if track.on_energy > 0 and energy < track.on_energy / 10 ** (OFF_DROP_DB / 10):
             return False
         return None

@@ -67,6 +67,7 @@ class FxoLine:
         self._uid: str | None = None
         self._listening = True                 # caller-ID receiver on (on-hook)
         self._link: LineLink | None = None
+        self._tones: ToneDetector | None = None      # the far end's busy tone, during a call
         self._to_line: queue.Queue[bytes] = queue.Queue(maxsize=50)
         self._stop = threading.Event()
         self._audio: LineAudio | None = None
