@@ -112,6 +112,8 @@ async def _token(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _run(config) -> int:  # noqa: ANN001
+    import faulthandler
+    faulthandler.enable()   # a crash in the call stack leaves every thread's stack in the journal
     from edgepbx.app import run_box  # imports pjsua2: only when running the box
     return await run_box(config)
 

@@ -161,8 +161,10 @@ def test_peak_load_announces_the_wait_and_offers_a_callback(tmp_path: Path) -> N
         ops = api(box)
         assert ops.put("/api/v1/central/wait", json={"seconds": 400}).json()["seconds"] == 400
         assert ops.get("/api/v1/status").json()["expected_wait_s"] == 400
-        place_call(box.uri, "2,0,+6,2", tmp_path / "cb.wav", wait=2, hold=6, cwd=tmp_path)  # takes the callback
-        place_call(box.uri, "2,0,+6,1", tmp_path / "hold.wav", wait=2, hold=8, cwd=tmp_path)  # holds for an agent
+        # After 0: "transferring" (3.3 s), the wait (3.5 s), the wait menu (5.1 s). The answer key
+        # comes 3 s into the wait menu, or after it on a loaded machine (the menu waits for it).
+        place_call(box.uri, "2,0,+10,2", tmp_path / "cb.wav", wait=2, hold=6, cwd=tmp_path)  # takes the callback
+        place_call(box.uri, "2,0,+10,1", tmp_path / "hold.wav", wait=2, hold=8, cwd=tmp_path)  # holds for an agent
     finally:
         assert box.stop() == 0, box.output
         central.stop()
@@ -219,8 +221,9 @@ def test_central_can_give_its_wait_in_a_header_on_ringing(tmp_path: Path) -> Non
         ops = api(box)
         place_call(box.uri, "2,0", tmp_path / "first.wav", wait=2, hold=6, cwd=tmp_path)  # forwarded, learns the wait
         assert ops.get("/api/v1/status").json()["expected_wait_s"] == 700
-        # 2 lands late in wait_menu (3.6 s + 5.1 s of prompts) or after it, never inside its first second
-        place_call(box.uri, "2,0,+8,2", tmp_path / "second.wav", wait=2, hold=6, cwd=tmp_path)
+        # after 0: "transferring" (3.3 s), the wait (3.6 s), the wait menu (5.1 s): 2 lands 3 s into the
+        # wait menu or after it, never inside its first second
+        place_call(box.uri, "2,0,+10,2", tmp_path / "second.wav", wait=2, hold=6, cwd=tmp_path)
     finally:
         assert box.stop() == 0, box.output
         central.stop()

@@ -22,18 +22,23 @@ FIRST_AUDIO_RMS = 200.0  # int16 RMS above line noise: the first prompt has star
 
 
 class _Ear(pj.AudioMediaPort):
-    """Notes when the first audible frame arrives (clock thread: no pjsua2 calls)."""
+    """Notes when the first audible frame arrives (clock thread: no pjsua2 calls).
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.first_audio: float | None = None
+    The bridge keeps calling a port after the call has gone, until the port is destroyed,
+    also while the garbage collector takes the object apart: the callback must never raise
+    (an exception there keeps the object alive past libDestroy), hence the class default."""
+
+    first_audio: float | None = None
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802
-        if self.first_audio is not None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
-            return
-        pcm = memoryview(vector_bytes(int(frame.buf.this))).cast("h")
-        if len(pcm) and math.sqrt(sum(s * s for s in pcm) / len(pcm)) > FIRST_AUDIO_RMS:
-            self.first_audio = time.monotonic()
+        try:
+            if self.first_audio is not None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
+                return
+            pcm = memoryview(vector_bytes(int(frame.buf.this))).cast("h")
+            if len(pcm) and math.sqrt(sum(s * s for s in pcm) / len(pcm)) > FIRST_AUDIO_RMS:
+                self.first_audio = time.monotonic()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 class _Call(pj.Call):
