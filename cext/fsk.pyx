@@ -26,17 +26,19 @@ def tone_magnitudes(const double[::1] x, double rate, double mark_hz, double spa
     space_arr = np.zeros(n, dtype=np.float64)
     cdef double[::1] mark = mark_arr
     cdef double[::1] space = space_arr
-    cdef double[::1] hm_c = np.empty(n), hm_s = np.empty(n), hs_c = np.empty(n), hs_s = np.empty(n)
+    # the last w mixer products of each kind: what leaves the window is what entered it w ago
+    cdef double[:, ::1] ring = np.zeros((w, 4))
+    cdef Py_ssize_t k
     with nogil:
         for i in range(n):
             v = x[i]
-            hm_c[i] = v * cos(wm * i)
-            hm_s[i] = v * sin(wm * i)
-            hs_c[i] = v * cos(ws * i)
-            hs_s[i] = v * sin(ws * i)
-            mc += hm_c[i]; ms += hm_s[i]; sc += hs_c[i]; ss += hs_s[i]
-            if i >= w:
-                mc -= hm_c[i - w]; ms -= hm_s[i - w]; sc -= hs_c[i - w]; ss -= hs_s[i - w]
+            k = i % w
+            mc -= ring[k, 0]; ms -= ring[k, 1]; sc -= ring[k, 2]; ss -= ring[k, 3]
+            ring[k, 0] = v * cos(wm * i)
+            ring[k, 1] = v * sin(wm * i)
+            ring[k, 2] = v * cos(ws * i)
+            ring[k, 3] = v * sin(ws * i)
+            mc += ring[k, 0]; ms += ring[k, 1]; sc += ring[k, 2]; ss += ring[k, 3]
             mark[i] = sqrt(mc * mc + ms * ms)
             space[i] = sqrt(sc * sc + ss * ss)
     return mark_arr, space_arr
@@ -79,28 +81,15 @@ def frame_blocks(const double[::1] soft, double samples_per_bit, double delay, i
             i += 1
             continue
         # a mark -> space transition at i (soft[i-1] > 0 >= soft[i]) or continuing space
-        if soft[i - 1] <= 0:
-            if in_block and i - last_stop > max_gap_bits * spb:
-                blocks.append((bytes(current), bytes(stops), block_start, i))
-                current = bytearray()
-                stops = bytearray()
-                in_block = 0
-            mark_run = 0
-            i += 1
-            continue
-        if not in_block and mark_run < min_mark_bits * spb:
-            mark_run = 0
-            i += 1
-            continue
         if in_block and i - last_stop > max_gap_bits * spb:
             blocks.append((bytes(current), bytes(stops), block_start, i))
             current = bytearray()
             stops = bytearray()
             in_block = 0
-            if mark_run < min_mark_bits * spb:
-                mark_run = 0
-                i += 1
-                continue
+        if soft[i - 1] <= 0 or (not in_block and mark_run < min_mark_bits * spb):
+            mark_run = 0
+            i += 1
+            continue
         # the crossing, to a fraction of a sample: the window is then half over the edge
         edge = (i - 1) + soft[i - 1] / (soft[i - 1] - soft[i])
         # the start bit must be space over its middle, or this was noise in the marks

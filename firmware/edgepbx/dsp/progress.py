@@ -95,8 +95,9 @@ class _Track:
                 self.reported.discard("dial")
         if on is None and self.segments[-1][1] > EDGE_S:
             self.reported.clear()      # a new tone later is a new event
+        segs = self._cleaned()
         fits = {tone.kind: fit for tone in self.tones if tone.kind not in self.reported
-                for fit in [self._fit(tone)] if fit is not None}
+                for fit in [_fit(tone, segs)] if fit is not None}
         sure = [kind for kind, fit in fits.items() if fit == 0]
         still_growing = [kind for kind, fit in fits.items() if fit > 0 and kind != "dial"]
         if not sure or still_growing and self.segments[-1][0] is True:
@@ -115,30 +116,30 @@ class _Track:
                 out.append((state, seconds))
         return out
 
-    def _fit(self, tone: Tone) -> int | None:
-        """0: the tone is here; 1: it may be (its "on" is still short of plan); None: it is not.
-        A cadence is judged on an "on", an "off", then an "on" that has lasted as planned."""
-        segs = self._cleaned()
-        if not segs or segs[-1][0] is not True and not tone.cadence:
-            return None
-        if not tone.cadence:
-            return 0 if segs[-1][1] >= CONTINUOUS_S else 1
-        growing = segs[-1][0] is True
-        tail = segs[-3:] if growing else segs[-4:-1]
-        if len(tail) < 3 or [state for state, _ in tail] != [True, False, True]:
-            return None
-        first, gap, last = (d for _, d in tail)
-        n = len(tone.cadence)
-        fit = None
-        for phase in range(0, n, 2):
-            on, off, then = tone.cadence[phase], tone.cadence[(phase + 1) % n], tone.cadence[(phase + 2) % n]
-            if first > on * 1.2 + 0.06 or not _close(gap, off):   # the first "on" may be cut short
-                continue
-            if _close(last, then):
-                return 0
-            if growing and last < then:
-                fit = 1
-        return fit
+
+def _fit(tone: Tone, segs: list[tuple[bool | None, float]]) -> int | None:
+    """0: the tone is here; 1: it may be (its "on" is still short of plan); None: it is not.
+    A cadence is judged on an "on", an "off", then an "on" that has lasted as planned."""
+    if not segs or segs[-1][0] is not True and not tone.cadence:
+        return None
+    if not tone.cadence:
+        return 0 if segs[-1][1] >= CONTINUOUS_S else 1
+    growing = segs[-1][0] is True
+    tail = segs[-3:] if growing else segs[-4:-1]
+    if len(tail) < 3 or [state for state, _ in tail] != [True, False, True]:
+        return None
+    first, gap, last = (d for _, d in tail)
+    n = len(tone.cadence)
+    fit = None
+    for phase in range(0, n, 2):
+        on, off, then = tone.cadence[phase], tone.cadence[(phase + 1) % n], tone.cadence[(phase + 2) % n]
+        if first > on * 1.2 + 0.06 or not _close(gap, off):   # the first "on" may be cut short
+            continue
+        if _close(last, then):
+            return 0
+        if growing and last < then:
+            fit = 1
+    return fit
 
 
 class ToneDetector:

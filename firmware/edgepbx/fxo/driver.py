@@ -181,12 +181,17 @@ class FxoLine:
             log.error("analog line audio %s: %s", self.config.audio, exc)
             return
         receiver = CallerIdReceiver(8000)
+        listened = True
         while not self._stop.is_set():
             frame = self._audio.read()
             if not frame:
                 log.warning("analog line audio ended (%s)", self.config.audio)
                 return
             link, uid = self._link, self._uid
+            listening = self._listening and link is None
+            if listening and not listened:
+                receiver.reset()       # back on-hook: nothing of the last call is caller ID
+            listened = listening
             if link is not None:
                 link.uplink.push(frame)
                 tones = self._tones
@@ -194,8 +199,6 @@ class FxoLine:
                     for tone in tones.feed(frame):
                         if self._uid == uid:
                             self._post(ln.FarEndCleared(tone.kind, time.monotonic()))
-            elif self._listening:
+            elif listening:
                 for cid in receiver.feed(frame):
                     self._post(ln.CallerIdHeard(cid, time.monotonic()))
-            else:
-                receiver.reset()
