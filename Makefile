@@ -95,7 +95,8 @@ openapi: setup
 
 # Voice-key networks (firmware/edgepbx/dsp/voicekey/models/*.npz, committed): renders the
 # synthetic corpus, reports leave-one-speaker-out accuracy on the real recordings, trains on
-# everything. Seeded: the same corpus gives the same weights. Takes about 25 minutes.
+# everything; each language's model is an ensemble of three networks (seeds 1..3). Seeded: the
+# same corpus gives the same weights. Takes about 70 minutes on two cores.
 voicekey-model: setup .stamps/apt-train
 	$(PIP) install -e '.[train]'
 	$(PY) firmware/training/voicekey_corpus.py

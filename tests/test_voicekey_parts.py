@@ -107,3 +107,29 @@ def test_word_input_ignores_the_level():
     b = word_input(Mfcc(8000).feed(np.round(x * 0.25).astype(np.int16)))
     assert a.shape == (13, GRID)
     np.testing.assert_allclose(a, b, atol=0.1)
+
+
+def _model_arrays(rng, prefix: str, classes: int) -> dict[str, np.ndarray]:
+    return {prefix + "w0": rng.normal(size=(4, 13, 3)).astype(np.float32), prefix + "b0": rng.normal(size=4).astype(np.float32),
+            prefix + "w3": rng.normal(size=(classes, 4 * GRID // 2)).astype(np.float32),
+            prefix + "b3": rng.normal(size=classes).astype(np.float32),
+            prefix + "plan": np.array(["conv:0", "relu", "pool2", "dense:3"]),
+            prefix + "input_mean": rng.normal(size=13).astype(np.float32),
+            prefix + "input_std": rng.uniform(0.5, 2, size=13).astype(np.float32)}
+
+
+def test_an_ensemble_file_averages_its_members(tmp_path):
+    from edgepbx.dsp.voicekey.model import load_file
+    rng = np.random.default_rng(5)
+    classes = np.array(["1", "2", "_other"])
+    a, b = _model_arrays(rng, "m0_", 3), _model_arrays(rng, "m1_", 3)
+    np.savez(tmp_path / "pair.npz", classes=classes, **a, **b)
+    np.savez(tmp_path / "first.npz", classes=classes, **{k[3:]: v for k, v in a.items()})
+    np.savez(tmp_path / "second.npz", classes=classes, **{k[3:]: v for k, v in b.items()})
+    word = rng.normal(size=(13, GRID)).astype(np.float32)
+    pair = load_file(tmp_path / "pair.npz", "en")
+    first, second = (load_file(tmp_path / f"{n}.npz", "en") for n in ("first", "second"))
+    assert len(pair.members) == 2 and len(first.members) == 1 and pair.classes == ("1", "2", "_other")
+    p1, p2 = first.probabilities(word), second.probabilities(word)
+    assert not np.allclose(p1, p2)
+    np.testing.assert_allclose(pair.probabilities(word), (p1 + p2) / 2, rtol=1e-6)

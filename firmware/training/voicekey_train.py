@@ -112,13 +112,22 @@ def predict(net, mean, std, X: np.ndarray) -> np.ndarray:
         return torch.softmax(net(torch.tensor((X - mean) / std)), dim=1).numpy()
 
 
-def loso(X, y, groups, epochs: int, only: list[str] | None = None) -> None:
+def train_members(X: np.ndarray, y: np.ndarray, epochs: int, members: int) -> list:
+    """`members` networks trained alike from seeds 1..members (the shipped ensemble)."""
+    return [train(X, y, epochs, seed=seed) for seed in range(1, members + 1)]
+
+
+def predict_members(trained: list, X: np.ndarray) -> np.ndarray:
+    return np.mean([predict(net, mean, std, X) for net, mean, std in trained], axis=0)
+
+
+def loso(X, y, groups, epochs: int, members: int, only: list[str] | None = None) -> None:
     speakers = sorted({g for g in groups if g.startswith("fsdd:")} if not only else {"fsdd:" + s for s in only})
     for held in speakers:
         test = groups == held
-        net, mean, std = train(X[~test], y[~test], epochs)
-        export(net, mean, std, HELD_OUT_MODELS / f"en-without-{held.split(':')[1]}.npz")
-        p = predict(net, mean, std, X[test])
+        trained = train_members(X[~test], y[~test], epochs, members)
+        export(trained, HELD_OUT_MODELS / f"en-without-{held.split(':')[1]}.npz")
+        p = predict_members(trained, X[test])
         top = p.argmax(1)
         ranked = np.sort(p, axis=1)
         margin = ranked[:, -1] - ranked[:, -2]
@@ -129,22 +138,25 @@ def loso(X, y, groups, epochs: int, only: list[str] | None = None) -> None:
             print(f"  {held}: threshold {threshold:.1f}: right {right:.1%} wrong {wrong:.1%}", flush=True)
 
 
-def export(net, mean, std, path: Path) -> None:
-    """Weights as float32 arrays in layer order, with the input normalisation folded in."""
+def export(trained: list, path: Path) -> None:
+    """Each member's weights as float32 arrays in layer order with its input normalisation,
+    keys prefixed "m<i>_" (edgepbx.dsp.voicekey.model reads them)."""
     import torch.nn as nn
-    arrays: dict[str, np.ndarray] = {"input_mean": mean[0, :, 0], "input_std": std[0, :, 0]}
-    plan = []
-    for i, layer in enumerate(net):
-        if isinstance(layer, (nn.Conv1d, nn.Linear)):
-            arrays[f"w{i}"] = layer.weight.detach().numpy().astype(np.float32)
-            arrays[f"b{i}"] = layer.bias.detach().numpy().astype(np.float32)
-            plan.append(("conv" if isinstance(layer, nn.Conv1d) else "dense") + f":{i}")
-        elif isinstance(layer, nn.ReLU):
-            plan.append("relu")
-        elif isinstance(layer, nn.MaxPool1d):
-            plan.append("pool2")
-    arrays["plan"] = np.array(plan)
-    arrays["classes"] = np.array(data.CLASSES)
+    arrays: dict[str, np.ndarray] = {"classes": np.array(data.CLASSES)}
+    for m, (net, mean, std) in enumerate(trained):
+        prefix = f"m{m}_"
+        arrays[prefix + "input_mean"], arrays[prefix + "input_std"] = mean[0, :, 0], std[0, :, 0]
+        plan = []
+        for i, layer in enumerate(net):
+            if isinstance(layer, (nn.Conv1d, nn.Linear)):
+                arrays[f"{prefix}w{i}"] = layer.weight.detach().numpy().astype(np.float32)
+                arrays[f"{prefix}b{i}"] = layer.bias.detach().numpy().astype(np.float32)
+                plan.append(("conv" if isinstance(layer, nn.Conv1d) else "dense") + f":{i}")
+            elif isinstance(layer, nn.ReLU):
+                plan.append("relu")
+            elif isinstance(layer, nn.MaxPool1d):
+                plan.append("pool2")
+        arrays[prefix + "plan"] = np.array(plan)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
 
@@ -156,6 +168,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--copies", type=int, default=4, help="augmented copies of each synthetic utterance")
     parser.add_argument("--copies-real", type=int, default=12)
+    parser.add_argument("--members", type=int, default=3, help="networks in the shipped ensemble (seeds 1..N)")
     parser.add_argument("--loso", action="store_true")
     parser.add_argument("--hold-out", action="append", help="FSDD speaker(s) for --loso (default: each)")
     parser.add_argument("--no-export", action="store_true")
@@ -172,10 +185,9 @@ def main() -> None:
         np.savez(cache, X=X, y=y, groups=groups)
     print(f"{args.lang}: {len(X)} examples ({time.time() - t0:.0f} s)", flush=True)
     if args.loso:
-        loso(X, y, groups, args.epochs, args.hold_out)
+        loso(X, y, groups, args.epochs, args.members, args.hold_out)
     if not args.no_export:
-        net, mean, std = train(X, y, args.epochs)
-        export(net, mean, std, PACKAGE_MODELS / f"{args.lang}.npz")
+        export(train_members(X, y, args.epochs, args.members), PACKAGE_MODELS / f"{args.lang}.npz")
         print(f"wrote {PACKAGE_MODELS / (args.lang + '.npz')}")
 
 

@@ -1,7 +1,7 @@
 """`make bench` (voicekey): spoken keys beside a grammar-constrained PocketSphinx, in one run.
 
 - English digits by speakers never heard in training: each FSDD speaker is decoded by the
-  network trained without them (firmware/training/heldout/), on the telephone condition
+  networks trained without them (firmware/training/heldout/), on the telephone condition
   (G.711 mu-law, -22 dBm0, line noise 35 dB down) and a poor line (-35 dBm0, 15 dB SNR, a
   narrow band); PocketSphinx (bundled en-US model, JSGF grammar of the digit words) decodes
   the same signals.
@@ -89,22 +89,23 @@ def condition(x: np.ndarray, poor: bool, seed: int) -> np.ndarray:
 
 
 def fsdd_table(sphinx: Sphinx) -> tuple[bool, float, float]:
+    """The target is judged on the telephone condition (as the issue sets it); the poor line
+    is printed beside it."""
     print("\nEnglish digits, speakers never heard in training (FSDD, leave-one-speaker-out)")
     print(f"  {'speaker':10} {'line':10} {'files':>5} | {'edgepbx right':>13} {'wrong':>6} {'asks again':>10} | {'PocketSphinx right':>18} {'wrong':>6}")
-    totals = {"ours": [0, 0, 0], "ref": [0, 0, 0]}
+    totals = {line: {"ours": [0, 0, 0], "ref": [0, 0, 0]} for line in ("telephone", "poor")}
     cpu = {"ours": 0.0, "ref": 0.0}
     audio_s = 0.0
-    ok = True
     for path in sorted(glob.glob(str(ROOT / "firmware/training/heldout/en-without-*.npz"))):
         speaker = Path(path).stem.split("-without-")[1]
         model = load_file(Path(path), "en")
         files = sorted(glob.glob(str(voicekey_data.FSDD / f"*_{speaker}_*.wav")))
-        for poor in (False, True):
+        for kind in ("telephone", "poor"):
             ours = [0, 0, 0]
             ref = [0, 0, 0]
             for n, f in enumerate(files):
                 truth = Path(f).stem.split("_")[0]
-                pcm = condition(voicekey_data.read_wav(f), poor, seed=n)
+                pcm = condition(voicekey_data.read_wav(f), kind == "poor", seed=n)
                 audio_s += len(pcm) / 8000
                 t0 = time.process_time()
                 events = stream(VoiceKeyDecoder("en", vocabulary=list("0123456789"), model=model), pcm)
@@ -116,20 +117,26 @@ def fsdd_table(sphinx: Sphinx) -> tuple[bool, float, float]:
                 cpu["ref"] += time.process_time() - t0
                 ref[0 if heard == int(truth) else 2 if heard is None else 1] += 1
             for k in range(3):
-                totals["ours"][k] += ours[k]
-                totals["ref"][k] += ref[k]
+                totals[kind]["ours"][k] += ours[k]
+                totals[kind]["ref"][k] += ref[k]
             n = len(files)
-            print(f"  {speaker:10} {'poor' if poor else 'telephone':10} {n:5d} | {ours[0] / n:13.1%} {ours[1] / n:6.1%} "
+            print(f"  {speaker:10} {kind:10} {n:5d} | {ours[0] / n:13.1%} {ours[1] / n:6.1%} "
                   f"{ours[2] / n:10.1%} | {ref[0] / n:18.1%} {ref[1] / n:6.1%}")
-    n = sum(totals["ours"])
-    acc, wrong = totals["ours"][0] / n, totals["ours"][1] / n
-    ref_acc = totals["ref"][0] / n
-    print(f"  {'all':21} {n:5d} | {acc:13.1%} {wrong:6.1%} {totals['ours'][2] / n:10.1%} | {ref_acc:18.1%} {totals['ref'][1] / n:6.1%}")
-    print(f"  edgepbx / PocketSphinx right: {acc / max(ref_acc, 1e-9):.2f}x;  wrong keys: edgepbx {wrong:.1%} vs {totals['ref'][1] / n:.1%}")
-    ok = acc >= TARGET_ACCURACY and wrong <= TARGET_WRONG
-    print(f"  target right >= {TARGET_ACCURACY:.0%} with wrong <= {TARGET_WRONG:.0%}: {'PASS' if ok else 'FAIL'}; "
-          f"beats PocketSphinx: {'PASS' if acc > ref_acc and wrong < totals['ref'][1] / n else 'FAIL'}")
-    return ok and acc > ref_acc, audio_s / max(cpu["ours"], 1e-9), audio_s / max(cpu["ref"], 1e-9)
+    ok = True
+    for kind in ("telephone", "poor"):
+        ours, ref = totals[kind]["ours"], totals[kind]["ref"]
+        n = sum(ours)
+        acc, wrong, ref_acc, ref_wrong = ours[0] / n, ours[1] / n, ref[0] / n, ref[1] / n
+        print(f"  {'all':10} {kind:10} {n:5d} | {acc:13.1%} {wrong:6.1%} {ours[2] / n:10.1%} | {ref_acc:18.1%} {ref_wrong:6.1%}")
+        print(f"  {kind}: edgepbx / PocketSphinx right {acc / max(ref_acc, 1e-9):.2f}x; wrong keys edgepbx {wrong:.1%} vs {ref_wrong:.1%}")
+        beats = acc > ref_acc and wrong < ref_wrong
+        if kind == "telephone":
+            target = acc >= TARGET_ACCURACY and wrong <= TARGET_WRONG
+            print(f"  telephone target right >= {TARGET_ACCURACY:.0%} with wrong <= {TARGET_WRONG:.0%}: {'PASS' if target else 'FAIL'}")
+            ok = target
+        print(f"  {kind}: beats PocketSphinx: {'PASS' if beats else 'FAIL'}")
+        ok = ok and beats
+    return ok, audio_s / max(cpu["ours"], 1e-9), audio_s / max(cpu["ref"], 1e-9)
 
 
 def synthetic_table() -> bool:

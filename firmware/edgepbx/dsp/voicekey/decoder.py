@@ -1,14 +1,14 @@
 """Streaming voice-key decoder: finds each spoken word in a call's audio and names its key.
 
-Audio -> MFCC (cext/features.pyx) -> endpointer -> word input -> network (cext/voicekey.pyx).
-A word is reported once, when it ends, and only if the network's best class is a key in the
-vocabulary and beats the runner-up by MIN_MARGIN: an unsure word is better answered with
-"please say it again" than with a wrong key. The word is also heard 10 % lower and 10 %
-higher (resampled: a shorter and a longer vocal tract) and the three answers averaged, which
-steadies the network on voices unlike those it learnt from. Words that overlap a DTMF tone are not words.
-Operators' own recordings of a key (examples) are matched by dynamic time warping
-(cext/voicekey.pyx), so a word the network is unsure of can still be recognised when it
-sounds like one of them.
+Audio -> MFCC (cext/features.pyx) -> endpointer -> word input -> networks (cext/voicekey.pyx,
+an ensemble of three whose probabilities are averaged). A word is reported once, when it ends,
+and only if the best class is a key in the vocabulary and beats the runner-up by MIN_MARGIN:
+an unsure word is better answered with "please say it again" than with a wrong key. The word
+is also heard 10 % lower and 10 % higher (resampled: a shorter and a longer vocal tract) and
+the three answers averaged, which steadies the networks on voices unlike those they learnt
+from. Words that overlap a DTMF tone are not words. Operators' own recordings of a key
+(examples) are matched by dynamic time warping (cext/voicekey.pyx), so a word the networks
+are unsure of can still be recognised when it sounds like one of them.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from edgepbx.dsp.voicekey.frontend import word_input
 from edgepbx.dsp.voicekey.model import OTHER, WordModel, load
 from edgepbx.dsp.voicekey.vocabulary import DIGITS, LANGUAGES, check_vocabulary
 
-MIN_MARGIN = 0.4            # best minus second-best probability, over vocabulary and "other"
+MIN_MARGIN = 0.3            # best minus second-best probability, over vocabulary and "other"
 WARPS = (0.9, 1.1)          # the word heard again, resampled by these factors
 AGREE = True                # ... and every hearing must name the same key
 EXAMPLE_DISTANCE = 3.5      # DTW distance to an operator's recording that counts as a match

@@ -1,5 +1,11 @@
-"""The shipped voice-key network of a language (models/<lang>.npz, built by
-`make voicekey-model`), run by the Cython kernel in cext/voicekey.pyx."""
+"""The shipped voice-key networks of a language (models/<lang>.npz, built by
+`make voicekey-model`), run by the Cython kernel in cext/voicekey.pyx.
+
+A model file holds one network or several trained alike from different seeds (an ensemble,
+keys prefixed "m<i>_"). Their probabilities are averaged: networks that learnt the same words
+from different starting points disagree mostly where each is unsure, so the average is surer
+where it is right and less sure where it is wrong, which is what the decoder's margin needs.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,20 +22,29 @@ OTHER = "_other"
 
 
 @dataclass
-class WordModel:
-    lang: str
-    classes: tuple[str, ...]
+class Member:
+    """One network with the input normalisation it was trained with."""
     network: Network
     mean: np.ndarray
     std: np.ndarray
-    templates: dict[str, list[np.ndarray]] = field(default_factory=dict)
-
-    def _normalised(self, word: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray((word - self.mean[:, None]) / self.std[:, None], dtype=np.float32)
 
     def probabilities(self, word: np.ndarray) -> np.ndarray:
-        """Softmax over `classes` for one word input (13 x GRID)."""
-        return self.network.forward(self._normalised(word))
+        x = np.ascontiguousarray((word - self.mean[:, None]) / self.std[:, None], dtype=np.float32)
+        return self.network.forward(x)
+
+
+@dataclass
+class WordModel:
+    lang: str
+    classes: tuple[str, ...]
+    members: list[Member]
+    templates: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def probabilities(self, word: np.ndarray) -> np.ndarray:
+        """Softmax over `classes` for one word input (13 x GRID), averaged over the members."""
+        if len(self.members) == 1:
+            return self.members[0].probabilities(word)
+        return np.mean([m.probabilities(word) for m in self.members], axis=0)
 
 
 @lru_cache(maxsize=None)
@@ -43,7 +58,14 @@ def load(lang: str) -> WordModel:
 
 def load_file(path: Path, lang: str) -> WordModel:
     z = np.load(path)
-    weights = {k: z[k] for k in z.files if k[0] in "wb" and k[1:].isdigit()}
-    mean = z["input_mean"].astype(np.float32)
-    network = Network([str(p) for p in z["plan"]], weights, len(mean), GRID)
-    return WordModel(lang, tuple(str(c) for c in z["classes"]), network, mean, z["input_std"].astype(np.float32))
+    prefixes = sorted({k.split("_", 1)[0] + "_" for k in z.files if k.startswith("m") and k[1:].split("_", 1)[0].isdigit()})
+    members = [_member(z, prefix) for prefix in (prefixes or [""])]
+    return WordModel(lang, tuple(str(c) for c in z["classes"]), members)
+
+
+def _member(z, prefix: str) -> Member:
+    names = [k[len(prefix):] for k in z.files if k.startswith(prefix)]
+    weights = {k: z[prefix + k] for k in names if k[0] in "wb" and k[1:].isdigit()}
+    mean = z[prefix + "input_mean"].astype(np.float32)
+    network = Network([str(p) for p in z[prefix + "plan"]], weights, len(mean), GRID)
+    return Member(network, mean, z[prefix + "input_std"].astype(np.float32))
