@@ -26,7 +26,7 @@ from edgepbx.dsp.voicekey.frontend import word_input
 from edgepbx.dsp.voicekey.model import OTHER, WordModel, load
 from edgepbx.dsp.voicekey.vocabulary import DIGITS, LANGUAGES, check_vocabulary
 
-MIN_MARGIN = 0.3            # best minus second-best probability, over vocabulary and "other"
+MIN_MARGIN = 0.4            # best minus second-best probability, over vocabulary and "other"
 WARPS = (0.9, 1.1)          # the word heard again, resampled by these factors
 AGREE = True                # ... and every hearing must name the same key
 EXAMPLE_DISTANCE = 3.5      # DTW distance to an operator's recording that counts as a match
