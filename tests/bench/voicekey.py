@@ -217,6 +217,12 @@ def talkoff_table() -> bool:
             ok = ok and not events
             total_speech += total if kind == "speech" else 0.0
     print(f"  speech heard: {total_speech / 60:.1f} min (target: no false key on at least 10 min)")
+    menu = ["1", "2", "3", "0", "operator", "repeat", "back"]       # what one menu of the box listens for
+    for speed in TALKOFF_SPEEDS:
+        events = [(name, e.key) for name, clip in speech
+                  for e in stream(VoiceKeyDecoder("en", vocabulary=menu), line(at_speed(clip, speed)))]
+        print(f"  (for information) speech x{speed:<4} heard by one menu's vocabulary {menu}: {len(events)} false keys"
+              + (f": {', '.join(f'{n}->{k}' for n, k in events)}" if events else ""))
     return ok and total_speech >= 600
 
 
