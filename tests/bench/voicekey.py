@@ -206,24 +206,28 @@ def talkoff_table() -> bool:
     total_speech = 0.0
     for kind, clips, speeds in (("speech", speech, TALKOFF_SPEEDS), ("music", music, (1.0,))):
         for speed in speeds:
-            signals = [(name, at_speed(clip, speed)) for name, clip in clips]
-            total = sum(len(x) for _, x in signals) / 8000
-            events = []
-            for name, x in signals:
-                events += [(name, e.key) for e in stream(VoiceKeyDecoder("en"), line(x))]
+            total = sum(len(clip) for _, clip in clips) / speed / 8000
+            events = _false_keys(clips, speed)
             note = f" ({skipped} prompts that say a key word, or have no transcript, left out)" if kind == "speech" and speed == 1.0 else ""
-            print(f"  {kind:6} x{speed:<4} {total / 60:6.1f} min: {len(events)} false keys{note}"
-                  + (f": {', '.join(f'{n}->{k}' for n, k in events)}" if events else ""))
+            print(f"  {kind:6} x{speed:<4} {total / 60:6.1f} min: {len(events)} false keys{note}{_named(events)}")
             ok = ok and not events
             total_speech += total if kind == "speech" else 0.0
     print(f"  speech heard: {total_speech / 60:.1f} min (target: no false key on at least 10 min)")
     menu = ["1", "2", "3", "0", "operator", "repeat", "back"]       # what one menu of the box listens for
     for speed in TALKOFF_SPEEDS:
-        events = [(name, e.key) for name, clip in speech
-                  for e in stream(VoiceKeyDecoder("en", vocabulary=menu), line(at_speed(clip, speed)))]
-        print(f"  (for information) speech x{speed:<4} heard by one menu's vocabulary {menu}: {len(events)} false keys"
-              + (f": {', '.join(f'{n}->{k}' for n, k in events)}" if events else ""))
+        events = _false_keys(speech, speed, menu)
+        print(f"  (for information) speech x{speed:<4} heard by one menu's vocabulary {menu}: {len(events)} false keys{_named(events)}")
     return ok and total_speech >= 600
+
+
+def _false_keys(clips: list[tuple[str, np.ndarray]], speed: float, vocabulary: list[str] | None = None) -> list[tuple[str, str]]:
+    """(clip name, key) of every key heard in `clips` played at `speed` over a G.711 line."""
+    return [(name, e.key) for name, clip in clips
+            for e in stream(VoiceKeyDecoder("en", vocabulary=vocabulary), line(at_speed(clip, speed)))]
+
+
+def _named(events: list[tuple[str, str]]) -> str:
+    return (": " + ", ".join(f"{n}->{k}" for n, k in events)) if events else ""
 
 
 def main() -> int:

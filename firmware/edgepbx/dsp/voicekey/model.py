@@ -8,6 +8,7 @@ where it is right and less sure where it is wrong, which is what the decoder's m
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -42,8 +43,6 @@ class WordModel:
 
     def probabilities(self, word: np.ndarray) -> np.ndarray:
         """Softmax over `classes` for one word input (13 x GRID), averaged over the members."""
-        if len(self.members) == 1:
-            return self.members[0].probabilities(word)
         return np.mean([m.probabilities(word) for m in self.members], axis=0)
 
 
@@ -58,8 +57,8 @@ def load(lang: str) -> WordModel:
 
 def load_file(path: Path, lang: str) -> WordModel:
     z = np.load(path)
-    prefixes = sorted({k.split("_", 1)[0] + "_" for k in z.files if k.startswith("m") and k[1:].split("_", 1)[0].isdigit()})
-    members = [_member(z, prefix) for prefix in (prefixes or [""])]
+    prefixes = sorted({k.split("_", 1)[0] + "_" for k in z.files if re.match(r"m\d+_", k)}) or [""]
+    members = [_member(z, prefix) for prefix in prefixes]
     return WordModel(lang, tuple(str(c) for c in z["classes"]), members)
 
 
