@@ -11,9 +11,10 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # and sox for prompts, ALSA headers for the analog line's sound device.
 APT_PACKAGES := build-essential pkg-config swig uuid-dev libssl-dev libasound2-dev \
                 python3-venv python3-dev espeak-ng sox
-# Tests and benchmarks only: real speech and music for DTMF talk-off and voice keys; spandsp and
+# Tests and benchmarks only: real speech and music for DTMF talk-off and voice keys (English
+# prompts, music, gcin-voice's Mandarin syllables); spandsp and
 # Rubber Band, references the benchmarks measure beside ours.
-APT_TEST_PACKAGES := asterisk-core-sounds-en-wav asterisk-moh-opsound-wav libspandsp2 openssl rubberband-cli
+APT_TEST_PACKAGES := asterisk-core-sounds-en-wav asterisk-moh-opsound-wav libspandsp2 openssl rubberband-cli gcin-voice
 # Training the voice-key models only: more synthetic voices (flite, festival) for the corpus.
 APT_TRAIN_PACKAGES := flite festival festvox-kallpc8k festvox-kdlpc8k festvox-us-slt-hts asterisk-core-sounds-en-wav \
                       asterisk-core-sounds-fr-wav asterisk-core-sounds-es-wav asterisk-core-sounds-it-wav \
