@@ -160,7 +160,7 @@ def synthetic_table() -> bool:
                         wav = Path(tmp) / "w.wav"
                         subprocess.run(["espeak-ng", "-v", voice, "-s", str(rng.integers(110, 190)), "-p",
                                         str(rng.integers(20, 80)), "-w", str(wav), text], check=True, capture_output=True)
-                        subprocess.run(["sox", "-V1", str(wav), "-r", "8000", "-b", "16", str(wav) + ".8k.wav", "gain", "-n", "-3"], check=True)
+                        subprocess.run(["sox", "-V1", "-D", str(wav), "-r", "8000", "-b", "16", str(wav) + ".8k.wav", "gain", "-n", "-3"], check=True)
                         pcm = condition(voicekey_data.read_wav(str(wav) + ".8k.wav"), False, seed=int(rng.integers(1e6)))
                         events = stream(VoiceKeyDecoder(lang), pcm)
                         got = max(events, key=lambda e: e.confidence).key if events else None
@@ -221,7 +221,7 @@ def mandarin_real_table() -> None:
 
 def _gcin_syllables(voice: str, tmp: Path) -> list[tuple[str, str | None, np.ndarray]]:
     """(syllable, key or None, 8 kHz samples) of every gcin-voice recording by `voice`, less the
-    syllables a tone away from a key."""
+    syllables a tone away from a key. Converted without dither, so every run hears the same samples."""
     key_bases = {_toneless(s) for s in ZH_KEY_SYLLABLES}
     out = []
     for folder in sorted(GCIN_VOICE.iterdir()):
@@ -230,7 +230,7 @@ def _gcin_syllables(voice: str, tmp: Path) -> list[tuple[str, str | None, np.nda
         if not src.exists() or (key is None and _toneless(folder.name) in key_bases):
             continue
         wav = tmp / "s.wav"
-        subprocess.run(["sox", "-V1", str(src), "-r", "8000", "-c", "1", "-b", "16", str(wav), "norm", "-3"], check=True)
+        subprocess.run(["sox", "-V1", "-D", str(src), "-r", "8000", "-c", "1", "-b", "16", str(wav), "norm", "-3"], check=True)
         out.append((folder.name, key, voicekey_data.read_wav(wav)))
     return out
 
