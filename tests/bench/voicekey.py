@@ -82,6 +82,16 @@ def stream(decoder: VoiceKeyDecoder, pcm: np.ndarray) -> list:
     return events + decoder.flush()
 
 
+def surest(events: list) -> str | None:
+    """The key of the surest event, None when nothing was heard."""
+    return max(events, key=lambda e: e.confidence).key if events else None
+
+
+def tally(counts: list[int], got: str | None, truth: str) -> None:
+    """Counts [right, wrong, asks again]."""
+    counts[0 if got == truth else 2 if got is None else 1] += 1
+
+
 def condition(x: np.ndarray, poor: bool, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if not poor:
@@ -98,7 +108,7 @@ def fsdd_table(sphinx: Sphinx) -> tuple[bool, float, float]:
     is printed beside it."""
     print("\nEnglish digits, speakers never heard in training (FSDD, leave-one-speaker-out)")
     print(f"  {'speaker':10} {'line':10} {'files':>5} | {'edgepbx right':>13} {'wrong':>6} {'asks again':>10} | {'PocketSphinx right':>18} {'wrong':>6}")
-    totals = {line: {"ours": [0, 0, 0], "ref": [0, 0, 0]} for line in ("telephone", "poor")}
+    totals = {kind: {"ours": [0, 0, 0], "ref": [0, 0, 0]} for kind in ("telephone", "poor")}
     cpu = {"ours": 0.0, "ref": 0.0}
     audio_s = 0.0
     for path in sorted(glob.glob(str(ROOT / "firmware/training/heldout/en-without-*.npz"))):
@@ -115,12 +125,11 @@ def fsdd_table(sphinx: Sphinx) -> tuple[bool, float, float]:
                 t0 = time.process_time()
                 events = stream(VoiceKeyDecoder("en", vocabulary=list("0123456789"), model=model), pcm)
                 cpu["ours"] += time.process_time() - t0
-                got = max(events, key=lambda e: e.confidence).key if events else None
-                ours[0 if got == truth else 2 if got is None else 1] += 1
+                tally(ours, surest(events), truth)
                 t0 = time.process_time()
                 heard = sphinx.digit(pcm)
                 cpu["ref"] += time.process_time() - t0
-                ref[0 if heard == int(truth) else 2 if heard is None else 1] += 1
+                tally(ref, None if heard is None else str(heard), truth)
             for k in range(3):
                 totals[kind]["ours"][k] += ours[k]
                 totals[kind]["ref"][k] += ref[k]
@@ -163,8 +172,7 @@ def synthetic_table() -> bool:
                         subprocess.run(["sox", "-V1", "-D", str(wav), "-r", "8000", "-b", "16", str(wav) + ".8k.wav", "gain", "-n", "-3"], check=True)
                         pcm = condition(voicekey_data.read_wav(str(wav) + ".8k.wav"), False, seed=int(rng.integers(1e6)))
                         events = stream(VoiceKeyDecoder(lang), pcm)
-                        got = max(events, key=lambda e: e.confidence).key if events else None
-                        counts[0 if got == key else 2 if got is None else 1] += 1
+                        tally(counts, surest(events), key)
         n = sum(counts)
         print(f"  {lang:4} {n:10d} {counts[0] / n:7.1%} {counts[1] / n:6.1%} {counts[2] / n:10.1%}")
         ok = ok and counts[1] / n <= TARGET_WRONG
@@ -211,8 +219,7 @@ def mandarin_real_table() -> None:
                 for speed in ZH_REAL_SPEEDS:
                     decoder.reset()
                     events = stream(decoder, condition(at_speed(x, speed), False, seed=n))
-                    got = max(events, key=lambda e: e.confidence).key if events else None
-                    counts[0 if got == key else 2 if got is None else 1] += 1
+                    tally(counts, surest(events), key)
             k = sum(counts)
             print(f"  voice {voice}, {label}: {k // len(ZH_REAL_SPEEDS)} key syllables x {len(ZH_REAL_SPEEDS)} speeds: "
                   f"right {counts[0] / k:.1%}, wrong {counts[1] / k:.1%}, asks again {counts[2] / k:.1%}; "
@@ -243,9 +250,9 @@ def transcripts() -> dict[str, str]:
     import gzip
     out = {}
     with gzip.open(TRANSCRIPTS, "rt", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            name, sep, text = line.partition(":")
-            if sep and not line.startswith(";"):
+        for row in f:
+            name, sep, text = row.partition(":")
+            if sep and not row.startswith(";"):
                 out[name.strip()] = text.strip().lower()
     return out
 

@@ -9,7 +9,7 @@ where it is right and less sure where it is wrong, which is what the decoder's m
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,7 +39,6 @@ class WordModel:
     lang: str
     classes: tuple[str, ...]
     members: list[Member]
-    templates: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def probabilities(self, word: np.ndarray) -> np.ndarray:
         """Softmax over `classes` for one word input (13 x GRID), averaged over the members."""
