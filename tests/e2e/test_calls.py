@@ -77,7 +77,7 @@ def test_central_that_never_answers_falls_back_for_that_call(tmp_path: Path) -> 
     central = Central(tmp_path, "--no-answer")  # rings for ever, but answers OPTIONS: the link is up
     box = Box(tmp_path, central=central.uri)  # answer_timeout_s = 5
     try:
-        result = place_call(box.uri, "2,0,+9,1,1", tmp_path / "heard.wav", hold=25, cwd=tmp_path)
+        result = place_call(box.uri, "2,0,+10,1,1", tmp_path / "heard.wav", hold=25, cwd=tmp_path)
     finally:
         assert box.stop() == 0, box.output
         central.stop()

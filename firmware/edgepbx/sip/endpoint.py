@@ -26,8 +26,13 @@ def _silence_pjlib() -> None:
         pass
 
 
-def create_endpoint(host: str, port: int, max_calls: int) -> EndpointHandle:
-    """libCreate + libInit + UDP transport + libStart on the calling thread."""
+def create_endpoint(host: str, port: int, max_calls: int, *, keep_late_audio: bool = False) -> EndpointHandle:
+    """libCreate + libInit + UDP transport + libStart on the calling thread.
+
+    `keep_late_audio` is for a process that records what it hears to compare it with the sent
+    audio (the caller tool): its jitter buffer never drops frames to catch up after a burst, so a
+    stall at the far end delays the recording instead of cutting 20 ms slices out of it.
+    """
     _silence_pjlib()
     ep = pj.Endpoint()
     ep.libCreate()
@@ -44,6 +49,8 @@ def create_endpoint(host: str, port: int, max_calls: int) -> EndpointHandle:
     cfg.medConfig.ecTailLen = 0         # IVR prompts need no echo canceller
     cfg.medConfig.noVad = True
     cfg.medConfig.maxMediaPorts = 512
+    if keep_late_audio:
+        cfg.medConfig.jbDiscardAlgo = pj.PJMEDIA_JB_DISCARD_NONE
     ep.libInit(cfg)
     tcfg = pj.TransportConfig()
     tcfg.port = port

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     moments = ([plan[-1][0]] if plan else []) + [t for t, _ in speech]
     last = max(moments) if moments else args.wait
 
-    handle = create_endpoint(args.bind, 0, 4)
+    handle = create_endpoint(args.bind, 0, 4, keep_late_audio=True)
     ep = handle.ep
     account = pj.Account()
     account.create(account_config(handle, args.from_user, 0), True)
