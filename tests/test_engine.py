@@ -130,6 +130,21 @@ def test_digit_keys_are_data_inside_collect_but_star_goes_back() -> None:
     assert d.node() == "main"
 
 
+def test_zero_alone_in_a_number_then_a_pause_or_hash_is_the_human() -> None:
+    for end in ("pause", "#"):
+        d = Driver()
+        d.start(); d.key("1"); d.key("1")
+        d.key("0")
+        actions = d.advance(4.0) if end == "pause" else d.key("#")
+        assert Entered("operator", "forward") in actions, end
+        assert not any(isinstance(a, Collected) for a in actions)
+    d = Driver()                        # a 0 inside a number stays a digit
+    d.start(); d.key("1"); d.key("1")
+    for digit in "102030":
+        d.key(digit)
+    assert Collected("order_number", "102030", False) in d.advance(4.0)
+
+
 def test_global_keys_operator_back_repeat() -> None:
     d = Driver()
     d.start(); d.key("1"); d.key("2")

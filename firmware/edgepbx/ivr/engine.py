@@ -401,6 +401,10 @@ class CallSession:
     def _complete(self, now: float) -> list[Action]:
         node = self.node
         value, self._buffer = self._buffer, ""
+        if self._lone_global_key(value):
+            # "0 = a human at any level": a caller asked for a number who presses just 0 and
+            # waits (or presses #) wants the human, as the greeting promised, not "sorry".
+            return self._global(value, now)
         if len(value) < node.min_digits:
             return self._failure(now)
         assert node.field is not None and node.next is not None
@@ -410,6 +414,10 @@ class CallSession:
             self.data[node.field] = value
         shown = SECRET_MASK if node.secret else value
         return [Collected(node.field, shown, node.secret)] + self._enter(node.next, now)
+
+    def _lone_global_key(self, value: str) -> bool:
+        """One digit alone where a number needs more, and that digit a global key elsewhere."""
+        return len(value) == 1 and self.node.min_digits > 1 and value in self.flow.global_keys
 
     def _on_playback_done(self, token: int, now: float) -> list[Action]:
         self._playing = None
