@@ -167,9 +167,9 @@ async def run_box(config: Config) -> int:
     redial = loop.create_task(dialer.run(), name="callback-dialer")
     notifier = Notifier()
     watchdog = loop.create_task(notifier.watch(lambda: stack.heartbeat), name="watchdog")
-    log.info("edgepbx %s ready: SIP udp %s, API %s, flow %s v%d, central %s, store %s",
-             __version__, config.sip.listen, api.url, flows.flow.name, flows.current.version,
-             config.central.uri or "none", config.store.path)
+    log.info("edgepbx %s ready: SIP %s %s, API %s, flow %s v%d, central %s, store %s",
+             __version__, "udp+tcp" if config.sip.tcp else "udp", config.sip.listen, api.url,
+             flows.flow.name, flows.current.version, config.central.uri or "none", config.store.path)
     stop = asyncio.Event()
     restart_reason: list[str] = []
 

@@ -42,6 +42,7 @@ class SipSection:
     listen: HostPort = HostPort("127.0.0.1", 5060)
     rtp_port: int = 4000
     max_calls: int = 32
+    tcp: bool = True        # also SIP over TCP on the same address (RFC 3261 18: UDP and TCP)
 
 
 @dataclass(frozen=True)

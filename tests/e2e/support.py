@@ -19,10 +19,18 @@ ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = ROOT / "var" / "prompts"
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_sip_port() -> int:
+    """A port free for UDP and for TCP: SIP listens on both at one number."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            try:
+                t.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 def free_tcp_port() -> int:
@@ -88,7 +96,7 @@ class Box(Proc):
                  prompts: Path = PROMPTS, extra: str = "", answer_timeout_s: float = 5.0,
                  central_extra: str = "", mock_pins: bool = False) -> None:
         """`mock_pins`: the box under tests/e2e/fxo_harness.py, its GPIO driven by `tell()`."""
-        self.port = free_udp_port()
+        self.port = free_sip_port()
         self.api_port = free_tcp_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.db = tmp / "box.db"
@@ -135,7 +143,7 @@ class Central(Proc):
     TONE_HZ = 500.0
 
     def __init__(self, tmp: Path, *extra: str, port: int | None = None) -> None:
-        self.port = port or free_udp_port()
+        self.port = port or free_sip_port()
         self.uri = f"sip:queue@127.0.0.1:{self.port}"
         self.calls_log = tmp / "central-calls.jsonl"
         tone = tmp / "central-tone.wav"

@@ -93,6 +93,36 @@ def test_central_that_never_answers_falls_back_for_that_call(tmp_path: Path) -> 
     assert "forward not answered in 5 s" in box.output
 
 
+def test_a_caller_on_sip_over_tcp_is_answered_like_one_on_udp(tmp_path: Path) -> None:
+    """RFC 3261 (18): every SIP element takes UDP and TCP; clients send large requests by TCP."""
+    box = Box(tmp_path)
+    try:
+        result = place_call(box.uri + ";transport=tcp", "2,+3", tmp_path / "heard.wav", hold=2, cwd=tmp_path)
+    finally:
+        assert box.stop() == 0, box.output
+    assert result["answered"] and result["code"] == 200
+    heard_in_order(tmp_path / "heard.wav", [("ecom_language", "zh"), ("ecom_main", "en")])
+    assert "ready: SIP udp+tcp" in box.output
+
+
+@pytest.mark.parametrize("central_uri_transport", ["", ";transport=tcp"])
+def test_forward_goes_by_the_transport_the_central_uri_names(tmp_path: Path, central_uri_transport: str) -> None:
+    """A forward with the IVR context is over 1300 bytes. It still goes by UDP unless central's
+    URI says TCP: a central behind a firewall that drops TCP must not stall forwards."""
+    central = Central(tmp_path)      # takes both: what arrives shows what the box chose
+    box = Box(tmp_path, central=central.uri + central_uri_transport)
+    try:
+        result = place_call(box.uri, "2,1,1,2,3,4,5,6,#,+8,0", tmp_path / "heard.wav", hold=4, cwd=tmp_path)
+    finally:
+        assert box.stop() == 0, box.output
+        central.stop()
+    assert result["answered"]
+    [call] = central.calls()
+    assert call["headers"]["X-EdgePBX-Data"] == "order_number=123456"
+    assert call["invite_bytes"] > 1300, call      # big enough that pjsip would switch by itself
+    assert call["transport"] == ("TCP" if central_uri_transport else "UDP"), call
+
+
 def test_bad_config_and_bad_flow_stop_the_box_before_any_port(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.audio_match import locate, read_wav, tone_power_after
-from tests.e2e.support import Box, Central, free_udp_port, heard_in_order, place_call, prompt_pcm
+from tests.e2e.support import Box, Central, free_sip_port, heard_in_order, place_call, prompt_pcm
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> float:
 
 
 def test_outage_callbacks_and_messages_survive_a_restart_and_reach_central(tmp_path: Path) -> None:
-    port = free_udp_port()  # central is down: nothing answers here
+    port = free_sip_port()  # central is down: nothing answers here
     uri = f"sip:queue@127.0.0.1:{port}"
     box = Box(tmp_path, central=uri, language="en")
     ops = api(box)
@@ -181,7 +181,7 @@ def test_peak_load_announces_the_wait_and_offers_a_callback(tmp_path: Path) -> N
 
 
 def test_the_box_calls_outage_callers_back_once_central_returns(tmp_path: Path) -> None:
-    port = free_udp_port()
+    port = free_sip_port()
     phone = Central(tmp_path / "phone" if (tmp_path / "phone").mkdir() is None else tmp_path)  # the caller's phone
     box = Box(tmp_path, central=f"sip:queue@127.0.0.1:{port}", language="en",
               central_extra=f'callback_uri = "sip:{{number}}@127.0.0.1:{phone.port}"\ncallback_retry_s = 5.0')

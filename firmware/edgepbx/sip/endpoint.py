@@ -26,8 +26,24 @@ def _silence_pjlib() -> None:
         pass
 
 
-def create_endpoint(host: str, port: int, max_calls: int, *, keep_late_audio: bool = False) -> EndpointHandle:
-    """libCreate + libInit + UDP transport + libStart on the calling thread.
+def _keep_requests_on_their_transport() -> None:
+    """pjsip sends a request over 1300 bytes by TCP even when the URI names no transport (RFC
+    3261 18.1.1), and a forward with the IVR context is that big. A central behind a firewall
+    that drops TCP would then stall the forward until it timed out, so, as Asterisk does by
+    default, requests go by the transport their URI names (UDP unless ";transport=tcp").
+    pjsip_cfg()->endpt.disable_tcp_switch is the fifth pj_bool_t of pjsip_sip_cfg_var
+    (pjproject 2.17 sip_config.h); pjsua2 does not expose it."""
+    flags = (ctypes.c_int * 5).in_dll(ctypes.CDLL(pj._pjsua2.__file__), "pjsip_sip_cfg_var")
+    flags[4] = 1
+
+
+def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
+                    keep_late_audio: bool = False) -> EndpointHandle:
+    """libCreate + libInit + SIP transports + libStart on the calling thread.
+
+    SIP listens on UDP and, with `tcp`, on TCP at the same address and port: RFC 3261 (18)
+    asks every SIP element for both, and a client may send a request over 1300 bytes (many
+    codecs, long headers) by TCP. Port 0 takes a free UDP port and the same number for TCP.
 
     `keep_late_audio` is for a process that records what it hears to compare it with the sent
     audio (the caller tool): its jitter buffer never drops frames to catch up after a burst, so a
@@ -52,19 +68,23 @@ def create_endpoint(host: str, port: int, max_calls: int, *, keep_late_audio: bo
     if keep_late_audio:
         cfg.medConfig.jbDiscardAlgo = pj.PJMEDIA_JB_DISCARD_NONE
     ep.libInit(cfg)
+    _keep_requests_on_their_transport()
     tcfg = pj.TransportConfig()
     tcfg.port = port
     tcfg.boundAddress = host
     tcfg.publicAddress = host
     ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    if port == 0:
+        port = _bound_port(ep)
+    if tcp:
+        tcfg.port = port
+        ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcfg)
     ep.libStart()
     ep.audDevManager().setNullDev()
     for codec in ep.codecEnum2():
         name = codec.codecId
         priority = 255 if name.startswith("PCMU/") else 254 if name.startswith("PCMA/") else 0
         ep.codecSetPriority(name, priority)
-    if port == 0:
-        port = _bound_port(ep)
     return EndpointHandle(ep, host, port)
 
 

@@ -210,7 +210,8 @@ class SipStack:
     # ---- pjsua2 thread ----------------------------------------------------------------------
     def _main(self) -> None:
         try:
-            handle = create_endpoint(self.config.listen.host, self.config.listen.port, self.config.max_calls)
+            handle = create_endpoint(self.config.listen.host, self.config.listen.port, self.config.max_calls,
+                                     tcp=self.config.tcp)
             self.ep = handle.ep
             self.account = _Account(self)
             self.account.create(account_config(handle, "edgepbx", self.config.rtp_port), True)

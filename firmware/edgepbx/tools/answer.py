@@ -1,8 +1,8 @@
 """A stand-in for central (or any SIP peer): answers calls, reports their X- headers.
 
 `python -m edgepbx.tools.answer --listen 127.0.0.1:5090 --play hold.wav --calls-log calls.jsonl`
-Each answered call is one JSON line (uri, headers) written when the INVITE arrives. Runs until
-SIGTERM/SIGINT. `--no-answer` rings without answering (a central that does not pick up);
+Each answered call is one JSON line (uri, headers, transport, INVITE size) written when the INVITE
+arrives. Runs until SIGTERM/SIGINT. `--no-answer` rings without answering (a central that does not pick up);
 `--hangup-after SECONDS` ends each answered call itself (an agent finishing the call).
 """
 from __future__ import annotations
@@ -17,6 +17,15 @@ import pjsua2 as pj
 
 from edgepbx.sip.endpoint import account_config, call_audio, create_endpoint
 from edgepbx.sip.headers import parse_sip_headers
+
+
+def _via_transport(message: str) -> str:
+    """"UDP" or "TCP": what the INVITE came over, from its top Via (RFC 3261 20.42)."""
+    for raw in message.split("\r\n"):
+        name, _, value = raw.partition(":")
+        if name.strip().lower() in ("via", "v"):
+            return value.split()[0].rsplit("/", 1)[-1].upper()
+    return ""
 
 
 class _Call(pj.Call):
@@ -50,7 +59,9 @@ class _Account(pj.Account):
         call = _Call(self, prm.callId, self.args.play)
         self.calls.append(call)
         info = call.getInfo()
-        line = {"uri": info.remoteUri, "at": time.time(), "headers": parse_sip_headers(prm.rdata.wholeMsg)}
+        message = prm.rdata.wholeMsg
+        line = {"uri": info.remoteUri, "at": time.time(), "headers": parse_sip_headers(message),
+                "transport": _via_transport(message), "invite_bytes": len(message.encode())}
         with open(self.args.calls_log, "a", encoding="utf-8") as out:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
         op = pj.CallOpParam()
@@ -83,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    print(f"answer: listening on {args.listen}", flush=True)
+    print(f"answer: listening on {args.listen} (udp+tcp)", flush=True)
     while not stop:
         handle.ep.libHandleEvents(10)
         account.calls = [c for c in account.calls if not c.ended]
