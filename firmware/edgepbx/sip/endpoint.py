@@ -43,7 +43,8 @@ def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
 
     SIP listens on UDP and, with `tcp`, on TCP at the same address and port: RFC 3261 (18)
     asks every SIP element for both, and a client may send a request over 1300 bytes (many
-    codecs, long headers) by TCP. Port 0 takes a free UDP port and the same number for TCP.
+    codecs, long headers) by TCP. Port 0 (a caller) takes any free port for each, the UDP one
+    reported.
 
     `keep_late_audio` is for a process that records what it hears to compare it with the sent
     audio (the caller tool): its jitter buffer never drops frames to catch up after a burst, so a
@@ -74,10 +75,7 @@ def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
     tcfg.boundAddress = host
     tcfg.publicAddress = host
     ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-    if port == 0:
-        port = _bound_port(ep)
     if tcp:
-        tcfg.port = port
         ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcfg)
     ep.libStart()
     ep.audDevManager().setNullDev()
@@ -85,6 +83,8 @@ def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
         name = codec.codecId
         priority = 255 if name.startswith("PCMU/") else 254 if name.startswith("PCMA/") else 0
         ep.codecSetPriority(name, priority)
+    if port == 0:
+        port = _bound_port(ep)
     return EndpointHandle(ep, host, port)
 
 
