@@ -37,6 +37,35 @@ def test_login_is_not_echoed_and_commands_come_out():
     assert s.command_done("a\nb").text == "a\r\nb\r\n" + PROMPT
 
 
+def test_a_box_without_a_password_lets_the_first_technician_choose_one():
+    stored: list[str] = []
+    s = ConsoleSession(TREE, lambda p: bool(stored) and p == stored[0], "test box", idle_s=60,
+                       has_password=lambda: bool(stored))
+    assert "choose one" in s.start(0.0).text
+    for _ in range(MAX_FAILURES + 2):               # Enter pressed again and again: never a lockout
+        out = s.feed(b"\r", 1.0)
+        assert "too short" in out.text and s.state == "choose"
+    assert s.feed(b"new-pass-1\r", 2.0).text.endswith("Again: ")
+    out = s.feed(b"new-pass-2\r", 3.0)
+    assert "differ" in out.text and out.set_password is None and s.state == "choose"
+    s.feed(b"new-pass-1\r", 4.0)
+    out = s.feed(b"new-pass-1\r", 5.0)
+    assert out.set_password == "new-pass-1" and out.text.endswith(PROMPT)
+    assert out.audit == [("password", "set at the console")] and "new-pass" not in out.text
+    stored.append(out.set_password)
+    s.feed(b"logout\r", 6.0)
+    assert s.state == "login"                       # from now on, a normal login
+    assert s.feed(b"new-pass-1\r", 7.0).audit == [("login", "ok")]
+
+
+def test_a_password_set_elsewhere_meanwhile_ends_the_choosing():
+    stored: list[str] = []
+    s = ConsoleSession(TREE, lambda p: p == "cli-pass-1", "test box", has_password=lambda: bool(stored))
+    s.start(0.0)
+    stored.append("hash")                           # `edgepbx passwd` ran on the box
+    assert "Password: " in s.feed(b"x\r", 1.0).text and s.state == "login"
+
+
 def test_wrong_passwords_lock_the_console():
     s = session()
     for i in range(MAX_FAILURES - 1):

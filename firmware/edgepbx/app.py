@@ -35,7 +35,7 @@ from edgepbx.panel.front import FrontPanel
 from edgepbx.config_edit import ConfigEditor
 from edgepbx.console.commands import TREE, Commands
 from edgepbx.console.logbuffer import LogBuffer
-from edgepbx.console.password import verify_password
+from edgepbx.console.password import hash_password, verify_password
 from edgepbx.console.service import ConsoleService, resolve_port
 from edgepbx.console.session import ConsoleSession
 
@@ -245,13 +245,15 @@ async def _console(config: Config, box: BoxContext, store: Store, router: CallRo
         return [{"uid": t.uid, "caller": t.caller, "node": t.session.node.id, "mode": t.session.mode,
                  "seconds": now - t.started_wall} for t in router.tasks.values()]
 
+    async def set_password(password: str) -> None:
+        await store.set_setting("console_password", hash_password(password))
+        await refresh_password()
+
     banner = f"edgepbx {__version__} on {config.box.name}"
-    if stored[0] is None:
-        banner += "\r\nno technician password is set: run `edgepbx passwd` on the box first"
-    session = ConsoleSession(TREE, verify, banner, config.console.idle_s)
+    session = ConsoleSession(TREE, verify, banner, config.console.idle_s, has_password=lambda: stored[0] is not None)
     path = Path(config.source) if Path(config.source).is_file() else None
     service = ConsoleService(port, config.console.baud, session, Commands(box, calls, logbuf, restart, path), audit,
-                             refresh_password)
+                             refresh_password, set_password)
     await service.start()
     return service
 

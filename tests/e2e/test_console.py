@@ -117,6 +117,32 @@ def test_a_technician_session(tmp_path: Path) -> None:
     assert PASSWORD not in box.output
 
 
+def test_the_first_technician_on_a_box_without_a_password_chooses_it(tmp_path: Path) -> None:
+    term = Terminal()
+    box = console_box(tmp_path, term)
+    try:
+        term.send("\r")
+        term.expect("New password: ")
+        term.send(PASSWORD + "\r")
+        term.expect("Again: ")
+        term.send(PASSWORD + "\r")
+        term.expect("edgepbx> ")
+        assert "edgepbx " in term.command("show version")
+        term.send("logout\r")
+        term.expect("Password: ")                   # stored: from now on, a normal login
+        term.send(PASSWORD + "\r")
+        term.expect("edgepbx> ")
+    finally:
+        assert box.stop() == 0, box.output
+        term.close()
+    db = sqlite3.connect(box.db)
+    [(stored,)] = db.execute("SELECT value FROM settings WHERE key = 'console_password'").fetchall()
+    assert stored.startswith("scrypt$")
+    assert ("password", "set at the console") in db.execute("SELECT what, result FROM audit").fetchall()
+    for f in box.db.parent.glob("box.db*"):
+        assert PASSWORD.encode() not in f.read_bytes()
+
+
 def test_commit_confirmed_rolls_back_unless_confirmed(tmp_path: Path) -> None:
     term = Terminal()
     box = console_box(tmp_path, term)

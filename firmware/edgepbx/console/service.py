@@ -35,10 +35,13 @@ def resolve_port(port: str) -> str:
 class ConsoleService:
     def __init__(self, port: str, baud: int, session: ConsoleSession, commands: Commands,
                  audit: Callable[[str, str], "asyncio.Future | object"],
-                 before_login: Callable[[], "asyncio.Future | object"] | None = None) -> None:
+                 before_login: Callable[[], "asyncio.Future | object"] | None = None,
+                 set_password: Callable[[str], "asyncio.Future | object"] | None = None) -> None:
         """`before_login`: awaited before input is checked as a password (reads the hash anew,
-        so `edgepbx passwd` takes effect at once)."""
+        so `edgepbx passwd` takes effect at once). `set_password`: stores the first password
+        a technician chooses at the console (as a hash)."""
         self.before_login = before_login
+        self.set_password = set_password
         self.port_name = port
         self.baud = baud
         self.session = session
@@ -136,6 +139,14 @@ class ConsoleService:
 
     # ---- the session (loop) ------------------------------------------------------------------
     async def _emit(self, out: Output) -> None:
+        if out.set_password is not None and self.set_password is not None:
+            try:
+                done = self.set_password(out.set_password)
+                if asyncio.iscoroutine(done):
+                    await done
+            except Exception:  # noqa: BLE001 - the console must stay up; say so instead
+                log.exception("console: the new password could not be stored")
+                out.text = "% the password could not be stored: try again after 'logout'\r\n" + out.text
         for what, result in out.audit:       # recorded before the technician sees the answer
             await self._audit(what, result)
         await self.write(out.text)
@@ -173,7 +184,7 @@ class ConsoleService:
         while True:
             data = await self._inbox.get()
             now = time.monotonic()
-            if self.session.state == "login" and self.before_login is not None:
+            if self.session.state in ("login", "choose", "confirm") and self.before_login is not None:
                 done = self.before_login()
                 if asyncio.iscoroutine(done):
                     await done

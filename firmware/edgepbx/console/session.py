@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from edgepbx.console.lineedit import Complete, Help, Interrupt, Line, LineEditor
+from edgepbx.console.password import MIN_LENGTH
 
 Tree = Mapping[str, "str | Tree"]      # word -> help text (a leaf) or the words that may follow
 MAX_FAILURES = 5
@@ -24,13 +25,17 @@ class Output:
     run: list[str] = field(default_factory=list)      # command lines to execute, in order
     interrupt: bool = False                           # Ctrl-C: stop the running command
     audit: list[tuple[str, str]] = field(default_factory=list)   # (what, result) to record
+    set_password: str | None = None                   # the technician chose the first password
 
 
 class ConsoleSession:
     def __init__(self, tree: Tree, verify: Callable[[str], bool], banner: str = "edgepbx console",
-                 idle_s: float = IDLE_S) -> None:
+                 idle_s: float = IDLE_S, has_password: Callable[[], bool] = lambda: True) -> None:
+        """`has_password` False: a box nobody has set a password on. The first technician on
+        the console chooses it (typed twice), instead of facing a login nothing can pass."""
         self.tree = tree
         self.verify = verify
+        self.has_password = has_password
         self.banner = banner
         self.idle_s = idle_s
         self.editor = LineEditor()
@@ -38,12 +43,17 @@ class ConsoleSession:
         self.failures = 0
         self.locked_until = 0.0
         self.last_input = 0.0
+        self._chosen = ""
 
     # ---- the port's side -------------------------------------------------------------------
     def start(self, now: float) -> Output:
         self.last_input = now
-        self.state = "login"
         self.editor.secret = True
+        if not self.has_password():
+            self.state = "choose"
+            return Output(f"\r\n{self.banner}\r\nno technician password is set yet: choose one now "
+                          f"(at least {MIN_LENGTH} characters)\r\nNew password: ")
+        self.state = "login"
         return Output(f"\r\n{self.banner}\r\nPassword: ")
 
     def feed(self, data: bytes, now: float) -> Output:
@@ -53,6 +63,8 @@ class ConsoleSession:
             self.state = "login"
             self.failures = 0
             return self.start(now)
+        if self.state in ("choose", "confirm") and self.has_password():
+            return self.start(now)        # `edgepbx passwd` set one meanwhile: log in with it
         self.last_input = now
         echo, events = self.editor.feed(data)
         out = Output(echo)
@@ -96,6 +108,9 @@ class ConsoleSession:
         return Output("logged out\r\n" + start.text)
 
     def _line(self, text: str, now: float, out: Output) -> None:
+        if self.state in ("choose", "confirm"):
+            self._choose(text, out)
+            return
         if self.state == "login":
             if self.verify(text):
                 self.state = "ready"
@@ -122,6 +137,26 @@ class ConsoleSession:
             out.text += self._logout(now).text
             return
         out.run.append(text)
+
+    def _choose(self, text: str, out: Output) -> None:
+        """The first password: typed twice, at least MIN_LENGTH characters."""
+        if self.state == "choose":
+            if len(text) < MIN_LENGTH:
+                out.text += f"too short: at least {MIN_LENGTH} characters\r\nNew password: "
+                return
+            self._chosen, self.state = text, "confirm"
+            out.text += "Again: "
+            return
+        chosen, self._chosen = self._chosen, ""
+        if text != chosen:
+            self.state = "choose"
+            out.text += "the two differ: start again\r\nNew password: "
+            return
+        self.state = "ready"
+        self.editor.secret = False
+        out.set_password = chosen
+        out.audit.append(("password", "set at the console"))
+        out.text += "password set; logged in; '?' lists commands\r\n" + PROMPT
 
     def _words(self, text: str) -> tuple[Tree | str | None, str]:
         """The subtree after the complete words of `text`, and the word being typed."""
