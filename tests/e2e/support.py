@@ -167,14 +167,16 @@ def write_wav(path: Path, pcm: np.ndarray, rate: int = 8000) -> None:
         w.writeframes(pcm.astype("<i2").tobytes())
 
 
-def place_call(uri: str, dtmf: str, record: Path, *, inband: bool = False, wait: float = 2.0,
-               gap: float = 1.5, hold: float = 4.0, cwd: Path, say: list[tuple[Path, float]] = (),
+def place_call(uri: str, dtmf: str, record: Path, *, inband: bool = False, sip_info: bool = False,
+               wait: float = 2.0, gap: float = 1.5, hold: float = 4.0, cwd: Path, say: list[tuple[Path, float]] = (),
                from_user: str = "1001") -> dict:
     """One call by the caller tool: keys (`dtmf`), and WAVs spoken at given seconds (`say`)."""
     args = [sys.executable, "-m", "edgepbx.tools.call", uri, "--dtmf", dtmf, "--record", str(record),
             "--wait", str(wait), "--gap", str(gap), "--hold", str(hold), "--from-user", from_user]
     if inband:
         args.append("--inband")
+    if sip_info:
+        args.append("--sip-info")
     for path, at in say:
         args += ["--say", f"{path}@{at}"]
     done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=240)

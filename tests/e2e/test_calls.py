@@ -123,6 +123,17 @@ def test_forward_goes_by_the_transport_the_central_uri_names(tmp_path: Path, cen
     assert call["transport"] == ("TCP" if central_uri_transport else "UDP"), call
 
 
+def test_keys_sent_as_sip_info_navigate_like_rfc4733(tmp_path: Path) -> None:
+    box = Box(tmp_path)
+    try:
+        result = place_call(box.uri, "2,1", tmp_path / "heard.wav", sip_info=True, hold=3, cwd=tmp_path)
+    finally:
+        assert box.stop() == 0, box.output
+    assert result["answered"] and result["keys_sent"] == 2
+    heard_in_order(tmp_path / "heard.wav", [("ecom_language", "zh"), ("ecom_main", "en"), ("ecom_enter_order", "en")])
+    assert "key 2 (sip_info)" in box.output and "key 1 (sip_info)" in box.output
+
+
 def test_bad_config_and_bad_flow_stop_the_box_before_any_port(tmp_path: Path) -> None:
     import subprocess
     import sys

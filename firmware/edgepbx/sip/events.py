@@ -23,7 +23,7 @@ class MediaReady:
 class DigitReceived:
     uid: str
     digit: str
-    source: str        # "rfc4733" or "inband"
+    source: str        # "rfc4733", "sip_info" or "inband"
     at: float          # time.monotonic() when seen
 
 

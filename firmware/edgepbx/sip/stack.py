@@ -161,8 +161,10 @@ class _Call(pj.Call):
             log.exception("media state handler")
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802
+        """RFC 4733 events, and SIP INFO application/dtmf-relay as many phones and gateways send."""
         try:
-            self.stack._on_rfc4733(self.uid, prm.digit)
+            source = "sip_info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
+            self.stack._on_signalled_digit(self.uid, prm.digit, source)
         except Exception:  # noqa: BLE001
             log.exception("dtmf handler")
 
@@ -326,10 +328,10 @@ class SipStack:
         leg.tap.voice = (VoiceKeyDecoder(c.language, 8000, c.vocabulary, c.digit_string, c.examples)
                          if c is not None and c.vocabulary else None)
 
-    def _on_rfc4733(self, uid: str, digit: str) -> None:
+    def _on_signalled_digit(self, uid: str, digit: str, source: str) -> None:
         leg = self.legs.get(uid)
         if leg is not None and leg.inbound:
-            self.hop.post(ev.DigitReceived(uid, digit, "rfc4733", time.monotonic()))
+            self.hop.post(ev.DigitReceived(uid, digit, source, time.monotonic()))
 
     # ---- commands ---------------------------------------------------------------------------
     def _execute(self, command: ev.SipCommand) -> None:

@@ -2,7 +2,7 @@
 
 Keys are sent one per `--gap` seconds after `--wait` seconds of answered audio; a token
 `+N` waits N seconds more. `--inband` sends them as tones in the audio instead of RFC 4733
-events. `--say FILE@SECONDS` speaks a WAV into the call at that time after answer (voice
+events, `--sip-info` as SIP INFO requests (application/dtmf-relay). `--say FILE@SECONDS` speaks a WAV into the call at that time after answer (voice
 keys); repeat it for several words. Prints one JSON line: state, SIP code, set-up and first-audio times, duration.
 """
 from __future__ import annotations
@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("uri", help="e.g. sip:ivr@127.0.0.1:5060")
     p.add_argument("--dtmf", default="", help="keys and pauses, comma-separated: 2,1,+6,0")
-    p.add_argument("--inband", action="store_true", help="send keys as in-band tones")
+    keys = p.add_mutually_exclusive_group()
+    keys.add_argument("--inband", action="store_true", help="send keys as in-band tones")
+    keys.add_argument("--sip-info", action="store_true", help="send keys as SIP INFO (application/dtmf-relay)")
     p.add_argument("--wait", type=float, default=2.0, help="seconds of audio before the first key")
     p.add_argument("--gap", type=float, default=1.5, help="seconds between keys")
     p.add_argument("--hold", type=float, default=4.0, help="seconds to stay after the last key")
@@ -167,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
                     vec = pj.ToneDigitVector()
                     vec.append(tone)
                     tones.playDigits(vec)
+                elif args.sip_info:
+                    info = pj.CallSendDtmfParam()
+                    info.method, info.digits, info.duration = pj.PJSUA_DTMF_METHOD_SIP_INFO, digit, 160
+                    call.sendDtmf(info)
                 else:
                     call.dialDtmf(digit)
                 sent += 1
