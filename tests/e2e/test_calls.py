@@ -107,18 +107,21 @@ def test_a_caller_on_sip_over_tcp_is_answered_like_one_on_udp(tmp_path: Path) ->
 
 @pytest.mark.parametrize("central_uri_transport", ["", ";transport=tcp"])
 def test_forward_goes_by_the_transport_the_central_uri_names(tmp_path: Path, central_uri_transport: str) -> None:
-    """A forward with the IVR context is over 1300 bytes. It still goes by UDP unless central's
-    URI says TCP: a central behind a firewall that drops TCP must not stall forwards."""
+    """A forward with the IVR context may be over 1300 bytes. It still goes by UDP unless
+    central's URI says TCP: a central behind a firewall that drops TCP must not stall forwards."""
     central = Central(tmp_path)      # takes both: what arrives shows what the box chose
     box = Box(tmp_path, central=central.uri + central_uri_transport)
+    caller = "8613812345678" * 12    # a long caller ID (X-EdgePBX-Caller) takes it past 1300 bytes
     try:
-        result = place_call(box.uri, "2,1,1,2,3,4,5,6,#,+8,0", tmp_path / "heard.wav", hold=4, cwd=tmp_path)
+        result = place_call(box.uri, "2,1,1,2,3,4,5,6,#,+8,0", tmp_path / "heard.wav", hold=4, cwd=tmp_path,
+                            from_user=caller)
     finally:
         assert box.stop() == 0, box.output
         central.stop()
     assert result["answered"]
     [call] = central.calls()
     assert call["headers"]["X-EdgePBX-Data"] == "order_number=123456"
+    assert call["headers"]["X-EdgePBX-Caller"] == caller
     assert call["invite_bytes"] > 1300, call      # big enough that pjsip would switch by itself
     assert call["transport"] == ("TCP" if central_uri_transport else "UDP"), call
 

@@ -105,6 +105,16 @@ def account_config(handle: EndpointHandle, user: str, rtp_port: int) -> pj.Accou
     return acfg
 
 
+def call_param(status: int = 0) -> pj.CallOpParam:
+    """Answer or call with audio only. pjsua 2.17 also offers a T.140 real-time text stream
+    (m=text) by default: a box that speaks needs none, and some peers stumble on it."""
+    prm = pj.CallOpParam(True)
+    prm.opt.audioCount, prm.opt.videoCount, prm.opt.textCount = 1, 0, 0
+    if status:
+        prm.statusCode = status
+    return prm
+
+
 def pcm_format() -> pj.MediaFormatAudio:
     fmt = pj.MediaFormatAudio()
     fmt.init(pj.PJMEDIA_FORMAT_PCM, CLOCK_RATE, 1, 20000, 16)

@@ -24,7 +24,7 @@ from edgepbx.dsp.speechrate import SpeechRate
 from edgepbx.dsp.voicekey import VoiceKeyDecoder
 from edgepbx.fxo.link import LineLink
 from edgepbx.sip import events as ev
-from edgepbx.sip.endpoint import account_config, call_audio, create_endpoint, pcm_format
+from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint, pcm_format
 from edgepbx.sip.headers import parse_sip_headers
 from edgepbx.sip.hop import ThreadHop
 
@@ -264,9 +264,7 @@ class SipStack:
         call = _Call(self, account, uid, call_id)
         self.legs[uid] = _Leg(uid, call, inbound=True)
         info = call.getInfo()
-        prm = pj.CallOpParam()
-        prm.statusCode = 180
-        call.answer(prm)
+        call.answer(call_param(180))
         self.hop.post(ev.IncomingCall(uid, info.remoteUri, info.localUri, parse_sip_headers(whole_msg)))
 
     def _on_call_state(self, uid: str, message: str = "") -> None:
@@ -349,8 +347,7 @@ class SipStack:
         elif isinstance(command, ev.Answer):
             if leg.call is None:
                 return               # an analog call is answered by the hook relay
-            prm = pj.CallOpParam()
-            prm.statusCode = command.code
+            prm = call_param(command.code)
             if command.code >= 300:
                 leg.call.hangup(prm)
             else:
@@ -408,7 +405,7 @@ class SipStack:
         out = _Leg(uid, call, inbound=False, peer=leg.uid)
         leg.peer = uid
         self.legs[uid] = out
-        prm = pj.CallOpParam(True)
+        prm = call_param()
         for name, value in command.headers:
             header = pj.SipHeader()
             header.hName, header.hValue = name, value
@@ -425,7 +422,7 @@ class SipStack:
         leg = _Leg(command.uid, call, inbound=True)  # "inbound": the IVR side, whoever called whom
         self.legs[command.uid] = leg
         try:
-            call.makeCall(command.uri, pj.CallOpParam(True))
+            call.makeCall(command.uri, call_param())
         except pj.Error as exc:
             leg.ended = True
             self.hop.post(ev.CallEnded(command.uid, exc.reason, 500))

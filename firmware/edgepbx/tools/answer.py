@@ -15,7 +15,7 @@ import time
 
 import pjsua2 as pj
 
-from edgepbx.sip.endpoint import account_config, call_audio, create_endpoint
+from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint
 from edgepbx.sip.headers import parse_sip_headers
 
 
@@ -64,8 +64,7 @@ class _Account(pj.Account):
                 "transport": _via_transport(message), "invite_bytes": len(message.encode())}
         with open(self.args.calls_log, "a", encoding="utf-8") as out:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
-        op = pj.CallOpParam()
-        op.statusCode = 180 if self.args.no_answer or self.args.answer_after else 200
+        op = call_param(180 if self.args.no_answer or self.args.answer_after else 200)
         if self.args.wait_header is not None:  # tell the box our expected wait, as a queue would
             header = pj.SipHeader()
             header.hName, header.hValue = "X-EdgePBX-Wait", str(self.args.wait_header)
@@ -101,9 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         for call in account.calls:
             if call.answer_at is not None and time.monotonic() >= call.answer_at:
                 call.answer_at = None
-                op = pj.CallOpParam()
-                op.statusCode = 200
-                call.answer(op)
+                call.answer(call_param(200))
             if call.hangup_at is not None and time.monotonic() >= call.hangup_at:
                 call.hangup_at = None
                 call.hangup(pj.CallOpParam())

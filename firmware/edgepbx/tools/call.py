@@ -16,7 +16,7 @@ import time
 import pjsua2 as pj
 
 from edgepbx.dsp._vector import vector_bytes
-from edgepbx.sip.endpoint import account_config, call_audio, create_endpoint, pcm_format
+from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint, pcm_format
 
 FIRST_AUDIO_RMS = 200.0  # int16 RMS above line noise: the first prompt has started
 
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, object] = {}
     started = time.monotonic()
     try:
-        call.makeCall(args.uri, pj.CallOpParam(True))
+        call.makeCall(args.uri, call_param())
         media_at = None
         hang_at = None
         jitter = None
