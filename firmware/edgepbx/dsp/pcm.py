@@ -17,7 +17,8 @@ def as_int16(pcm: np.ndarray | bytes | bytearray | memoryview) -> np.ndarray:
     if array.ndim != 1:
         raise ValueError(f"PCM must be one channel (1-D), got shape {array.shape}")
     if array.dtype != np.int16:
-        raise TypeError(f"PCM must be int16, got {array.dtype}")
+        hint = " (float audio in -1..1: multiply by 32767 and cast to int16)" if array.dtype.kind == "f" else ""
+        raise TypeError(f"PCM must be int16, got {array.dtype}{hint}")
     return np.ascontiguousarray(array)
 
 
