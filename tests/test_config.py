@@ -47,6 +47,18 @@ def test_each_bad_key_is_named(tmp_path: Path, text: str, expected: str) -> None
     assert str(tmp_path / "box.toml") in str(info.value)
 
 
+def test_every_mistake_is_named_at_once(tmp_path: Path) -> None:
+    """A technician fixes a config in one go, not one error per restart."""
+    path = write(tmp_path, '[sip]\nlisten = "127.0.0.1:99999"\ntcp = "yes"\nlisen = 1\n'
+                           '[central]\nuri = "queue@10.0.0.5"\n[sips]\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert [e.split(":")[0] for e in info.value.errors] == [
+        "[sips]", "[sip] lisen", "[sip] listen", "[sip] tcp", "[central] uri"]
+    lines = str(info.value).splitlines()
+    assert len(lines) == 5 and all(line.startswith(f"{path}: ") for line in lines)
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.toml")

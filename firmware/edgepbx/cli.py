@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                             format="%(asctime)s %(levelname)-5s %(message)s")
         return asyncio.run(_run(config))
     except (ConfigError, FlowInvalid, PromptsMissing) as exc:
-        print(f"edgepbx: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"edgepbx: {line}", file=sys.stderr)
         return 2
 
 

@@ -20,7 +20,12 @@ MAX_CALL_LEGS = 64  # PJSUA_MAX_CALLS in firmware/pjsua2/config_site.h
 
 
 class ConfigError(ValueError):
-    """A config file that cannot run the box; the message names the key."""
+    """A config file that cannot run the box; the message names the key (every key, one line
+    each, when several are wrong; `.errors` lists them without the file name)."""
+
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors if errors is not None else [message]
 
 
 @dataclass(frozen=True)
@@ -163,31 +168,38 @@ def _check_type(where: str, value: Any, expected: type) -> Any:
     return value
 
 
-def _build_section(name: str, cls: type, raw: Any, base_dir: Path) -> Any:
+def _build_section(name: str, cls: type, raw: Any, base_dir: Path, errors: list[str]) -> Any:
+    """The section from its table; every bad key is added to `errors` and left at its default."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"[{name}]: expected a table, got {type(raw).__name__}")
+        errors.append(f"[{name}]: expected a table, got {type(raw).__name__}")
+        return cls()
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ConfigError(f"[{name}] {unknown[0]}: unknown key (known: {', '.join(fields)})")
+    for key in sorted(set(raw) - set(fields)):
+        errors.append(f"[{name}] {key}: unknown key (known: {', '.join(fields)})")
     values: dict[str, Any] = {}
     hints = {f.name: f.metadata.get("kind", type(f.default)) for f in fields.values()}
     for key, value in raw.items():
+        if key not in fields:
+            continue
         where = f"[{name}] {key}"
         kind = hints[key]
-        if kind is HostPort:
-            values[key] = _host_port(where, value)
-        elif issubclass(kind, Path):
-            path = Path(_check_type(where, value, Path))
-            values[key] = path if path.is_absolute() else base_dir / path
-        else:
-            values[key] = _check_type(where, value, kind)
+        try:
+            if kind is HostPort:
+                values[key] = _host_port(where, value)
+            elif issubclass(kind, Path):
+                path = Path(_check_type(where, value, Path))
+                values[key] = path if path.is_absolute() else base_dir / path
+            else:
+                values[key] = _check_type(where, value, kind)
+        except ConfigError as exc:
+            errors.append(str(exc))
     return cls(**values)
 
 
-def _validate(config: Config) -> None:
+def _validate(config: Config, errors: list[str]) -> None:
+    """Adds to `errors` every value that is well-typed but out of range or inconsistent."""
     def fail(where: str, why: str) -> None:
-        raise ConfigError(f"{where}: {why}")
+        errors.append(f"{where}: {why}")
 
     if not config.box.name or not all(c.isalnum() or c in "-_." for c in config.box.name):
         fail("[box] name", f"use letters, digits, '-', '_' or '.', got {config.box.name!r}")
@@ -258,28 +270,23 @@ SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "sou
 
 
 def parse_config(text: str, source: str, base_dir: Path) -> Config:
-    """Parse and validate config text; raise ConfigError naming the offending key."""
+    """Parse and validate config text. A ConfigError names every offending key, one line each
+    (a technician fixes them all in one go), and keeps them in `.errors`."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    unknown = sorted(set(raw) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(f"{source}: [{unknown[0]}]: unknown section (known: {', '.join(SECTIONS)})")
+    errors = [f"[{name}]: unknown section (known: {', '.join(SECTIONS)})" for name in sorted(set(raw) - set(SECTIONS))]
     sections = {}
     for name, type_name in SECTIONS.items():
         cls = globals()[type_name] if isinstance(type_name, str) else type_name
-        try:
-            sections[name] = _build_section(name, cls, raw.get(name, {}), base_dir)
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: {exc}") from None
+        sections[name] = _build_section(name, cls, raw.get(name, {}), base_dir, errors)
     config = Config(**sections, source=source)
-    try:
-        if config.flow_path() is not None and not config.flow_path().is_absolute():
-            config = dataclasses.replace(config, ivr=dataclasses.replace(config.ivr, flow=str(base_dir / config.ivr.flow)))
-        _validate(config)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+    if config.flow_path() is not None and not config.flow_path().is_absolute():
+        config = dataclasses.replace(config, ivr=dataclasses.replace(config.ivr, flow=str(base_dir / config.ivr.flow)))
+    _validate(config, errors)
+    if errors:
+        raise ConfigError("\n".join(f"{source}: {e}" for e in errors), errors)
     return config
 
 

@@ -74,7 +74,7 @@ class Commands:
         try:
             return await handler(args, write)
         except ConfigError as exc:
-            return f"% {exc}"
+            return "\n".join(f"% {line}" for line in str(exc).splitlines())
 
     @staticmethod
     def audit_text(line: str) -> str:
