@@ -115,8 +115,14 @@ async def _token(args: argparse.Namespace, config: Config) -> int:
 async def _run(config) -> int:  # noqa: ANN001
     import faulthandler
     faulthandler.enable()   # a crash in the call stack leaves every thread's stack in the journal
+    from edgepbx.api.server import ApiListenError
     from edgepbx.app import run_box  # imports pjsua2: only when running the box
-    return await run_box(config)
+    from edgepbx.sip.endpoint import SipListenError
+    try:
+        return await run_box(config)
+    except (SipListenError, ApiListenError) as exc:    # a port taken: say which, no traceback
+        print(f"edgepbx: {exc} (is another edgepbx running?)", file=sys.stderr)
+        return 1
 
 
 async def _passwd(args: argparse.Namespace, config: Config) -> int:

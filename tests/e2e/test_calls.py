@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.audio_match import locate, read_wav, tone_power_after
-from tests.e2e.support import Box, Central, heard_in_order, place_call, prompt_pcm
+from tests.e2e.support import (PROMPTS, Box, Central, free_sip_port, free_tcp_port, heard_in_order, place_call,
+                               prompt_pcm)
 
 pytestmark = pytest.mark.e2e
 def test_keypad_navigation_and_forward_to_central_with_context(tmp_path: Path) -> None:
@@ -151,3 +152,24 @@ def test_bad_config_and_bad_flow_stop_the_box_before_any_port(tmp_path: Path) ->
     done = subprocess.run([sys.executable, "-m", "edgepbx", "run", "--config", str(bad)],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "main.prompt: required" in done.stderr, done.stderr
+
+
+def test_a_second_box_on_taken_ports_says_which_and_exits(tmp_path: Path) -> None:
+    """Two boxes on one address (a second `make run`, a stale process): the second one names
+    the port in one line and exits 1, without a traceback or a hang."""
+    import subprocess
+    import sys
+    first = Box(tmp_path)
+    try:
+        for section, taken in (("sip", f"127.0.0.1:{first.port}"), ("api", f"127.0.0.1:{first.api_port}")):
+            other = {"sip": f"127.0.0.1:{free_sip_port()}", "api": f"127.0.0.1:{free_tcp_port()}"}
+            other[section] = taken
+            config = tmp_path / f"second-{section}.toml"
+            config.write_text(f'[sip]\nlisten = "{other["sip"]}"\n[api]\nlisten = "{other["api"]}"\n'
+                              f'[store]\npath = "{tmp_path / "second.db"}"\n[ivr]\nprompts = "{PROMPTS}"\n')
+            done = subprocess.run([sys.executable, "-m", "edgepbx", "run", "--config", str(config)],
+                                  capture_output=True, text=True, timeout=60, cwd=tmp_path)
+            assert done.returncode == 1, done.stderr
+            assert f"{taken}: Address already in use" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    finally:
+        assert first.stop() == 0, first.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from typing import Iterator
 
 import uvicorn
@@ -17,6 +18,10 @@ from edgepbx.api.app import create_app
 from edgepbx.api.context import BoxContext
 
 log = logging.getLogger("edgepbx.api")
+
+
+class ApiListenError(RuntimeError):
+    """The API address cannot be taken (in use, or not this machine's)."""
 
 
 class _Server(uvicorn.Server):
@@ -38,13 +43,28 @@ class ApiServer:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._server.serve(), name="api")
+        # Bound here, not by uvicorn: on a taken port uvicorn calls sys.exit inside its task,
+        # and the box hung instead of saying which port is taken.
+        sock = self._bind()
+        self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]), name="api")
         while not self._server.started:
             if self._task.done():  # could not bind, bad certificate, ...
                 self._task.result()
                 raise RuntimeError(f"API server on {self.url} stopped at start")
             await asyncio.sleep(0.02)
         log.info("sync API on %s/api/v1", self.url)
+
+    def _bind(self) -> socket.socket:
+        host, port = self._server.config.host, self._server.config.port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise ApiListenError(f"cannot serve the sync API on {host}:{port}: {exc.strerror}") from None
+        return sock
 
     async def stop(self) -> None:
         if self._task is not None:

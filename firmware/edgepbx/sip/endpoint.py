@@ -53,6 +53,28 @@ def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
     _silence_pjlib()
     ep = pj.Endpoint()
     ep.libCreate()
+    try:
+        port = _start(ep, host, port, max_calls, tcp, keep_late_audio)
+    except BaseException:
+        ep.libDestroy()      # here, on the thread that created it: pjlib aborts on any other
+        raise
+    return EndpointHandle(ep, host, port)
+
+
+class SipListenError(RuntimeError):
+    """The SIP address cannot be taken (in use, or not this machine's)."""
+
+
+def _listen(ep: pj.Endpoint, kind: int, tcfg: pj.TransportConfig, name: str) -> None:
+    try:
+        ep.transportCreate(kind, tcfg)
+    except pj.Error as exc:
+        where = f"{tcfg.boundAddress}:{tcfg.port}"
+        raise SipListenError(f"cannot listen for SIP over {name} on {where}: {exc.reason}") from None
+
+
+def _start(ep: pj.Endpoint, host: str, port: int, max_calls: int, tcp: bool, keep_late_audio: bool) -> int:
+    """libInit, transports, libStart, codecs; returns the bound SIP port."""
     cfg = pj.EpConfig()
     cfg.uaConfig.threadCnt = 0          # this thread polls with libHandleEvents
     cfg.uaConfig.mainThreadOnly = True  # callbacks (DTMF included) on this thread
@@ -74,18 +96,16 @@ def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
     tcfg.port = port
     tcfg.boundAddress = host
     tcfg.publicAddress = host
-    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    _listen(ep, pj.PJSIP_TRANSPORT_UDP, tcfg, "UDP")
     if tcp:
-        ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcfg)
+        _listen(ep, pj.PJSIP_TRANSPORT_TCP, tcfg, "TCP")
     ep.libStart()
     ep.audDevManager().setNullDev()
     for codec in ep.codecEnum2():
         name = codec.codecId
         priority = 255 if name.startswith("PCMU/") else 254 if name.startswith("PCMA/") else 0
         ep.codecSetPriority(name, priority)
-    if port == 0:
-        port = _bound_port(ep)
-    return EndpointHandle(ep, host, port)
+    return _bound_port(ep) if port == 0 else port
 
 
 def _bound_port(ep: pj.Endpoint) -> int:

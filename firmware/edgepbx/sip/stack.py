@@ -24,7 +24,7 @@ from edgepbx.dsp.speechrate import SpeechRate
 from edgepbx.dsp.voicekey import VoiceKeyDecoder
 from edgepbx.fxo.link import LineLink
 from edgepbx.sip import events as ev
-from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint, pcm_format
+from edgepbx.sip.endpoint import SipListenError, account_config, call_audio, call_param, create_endpoint, pcm_format
 from edgepbx.sip.headers import parse_sip_headers
 from edgepbx.sip.hop import ThreadHop
 
@@ -200,8 +200,10 @@ class SipStack:
     def start(self) -> None:
         self._thread.start()
         self._ready.wait(timeout=30)
+        if isinstance(self._error, SipListenError):
+            raise self._error
         if self._error is not None:
-            raise RuntimeError(f"SIP stack failed to start on {self.config.listen}: {self._error}")
+            raise RuntimeError(f"SIP stack failed to start on {self.config.listen}: {self._error!r}")
         if not self._ready.is_set():
             raise RuntimeError("SIP stack did not start within 30 s")
 
