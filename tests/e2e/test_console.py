@@ -97,6 +97,7 @@ def test_a_technician_session(tmp_path: Path) -> None:
         assert "ready:" in term.command("show log")
         heard = term.command(f"test call {box.uri}", timeout=40)           # the box calls itself
         assert "answered in" in heard and "s of audio" in heard, heard
+        assert "% not called: not a SIP URI" in term.command("test call sip:@@", timeout=40)
         assert "factory-reset YES-RESET" in term.command("factory-reset")   # asks before doing anything
         term.send("log follow\r")
         term.expect("Ctrl-C stops")

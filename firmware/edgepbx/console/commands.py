@@ -184,6 +184,8 @@ class Commands:
             except (ValueError, IndexError):
                 return "% the test call could not be placed"
             heard = _loudness(record)
+        if result.get("code") is None:
+            return f"% not called: {result.get('reason', '')}"
         if not result.get("answered"):
             return f"not answered: {result.get('code')} {result.get('reason', '')}".strip()
         return (f"answered in {result['setup_ms']:.0f} ms; first audio after {result['first_audio_ms'] or 0:.0f} ms; "

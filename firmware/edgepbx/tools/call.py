@@ -128,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
 
     handle = create_endpoint(args.bind, 0, 4, keep_late_audio=True)
     ep = handle.ep
+    if ep.utilVerifySipUri(args.uri) != 0:     # say so, as a result line, not a pjsua2 traceback
+        ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
+        print(json.dumps({"state": "NOT_CALLED", "code": None, "reason": f"not a SIP URI: {args.uri}",
+                          "answered": False, "keys_sent": 0}))
+        return 2
     account = pj.Account()
     account.create(account_config(handle, args.from_user, 0), True)
     call = _Call(account)
