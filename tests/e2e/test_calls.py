@@ -125,6 +125,7 @@ def test_forward_goes_by_the_transport_the_central_uri_names(tmp_path: Path, cen
     assert call["headers"]["X-EdgePBX-Caller"] == caller
     assert call["invite_bytes"] > 1300, call      # big enough that pjsip would switch by itself
     assert call["transport"] == ("TCP" if central_uri_transport else "UDP"), call
+    assert call["media"] == ["audio"], call      # no T.140 text stream offered beside the voice
 
 
 def test_keys_sent_as_sip_info_navigate_like_rfc4733(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """A stand-in for central (or any SIP peer): answers calls, reports their X- headers.
 
 `python -m edgepbx.tools.answer --listen 127.0.0.1:5090 --play hold.wav --calls-log calls.jsonl`
-Each answered call is one JSON line (uri, headers, transport, INVITE size) written when the INVITE
-arrives. Runs until SIGTERM/SIGINT. `--no-answer` rings without answering (a central that does not pick up);
-`--hangup-after SECONDS` ends each answered call itself (an agent finishing the call).
+Each answered call is one JSON line (uri, headers, transport, INVITE size, offered media) written
+when the INVITE arrives. Runs until SIGTERM/SIGINT. `--no-answer` rings without answering (a
+central that does not pick up); `--hangup-after SECONDS` ends each answered call itself (an agent
+finishing the call).
 """
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ class _Account(pj.Account):
         info = call.getInfo()
         message = prm.rdata.wholeMsg
         line = {"uri": info.remoteUri, "at": time.time(), "headers": parse_sip_headers(message),
-                "transport": _via_transport(message), "invite_bytes": len(message.encode())}
+                "transport": _via_transport(message), "invite_bytes": len(message.encode()),
+                "media": [line[2:].split()[0] for line in message.split("\r\n") if line.startswith("m=")]}
         with open(self.args.calls_log, "a", encoding="utf-8") as out:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
         op = call_param(180 if self.args.no_answer or self.args.answer_after else 200)
