@@ -4,11 +4,13 @@ address. Must run on the thread that will poll it."""
 from __future__ import annotations
 
 import ctypes
+import logging
 from dataclasses import dataclass
 
 import pjsua2 as pj
 
 CLOCK_RATE = 8000
+log = logging.getLogger("edgepbx.sip")
 
 
 @dataclass
@@ -33,7 +35,11 @@ def _keep_requests_on_their_transport() -> None:
     default, requests go by the transport their URI names (UDP unless ";transport=tcp").
     pjsip_cfg()->endpt.disable_tcp_switch is the fifth pj_bool_t of pjsip_sip_cfg_var
     (pjproject 2.17 sip_config.h); pjsua2 does not expose it."""
-    flags = (ctypes.c_int * 5).in_dll(ctypes.CDLL(pj._pjsua2.__file__), "pjsip_sip_cfg_var")
+    try:
+        flags = (ctypes.c_int * 5).in_dll(ctypes.CDLL(pj._pjsua2.__file__), "pjsip_sip_cfg_var")
+    except (OSError, ValueError, AttributeError):   # a binding built elsewhere may not export it
+        log.warning("pjsip_sip_cfg_var not found: SIP requests over 1300 bytes may go by TCP")
+        return
     flags[4] = 1
 
 
