@@ -32,6 +32,12 @@ def resolve_port(port: str) -> str:
     return port
 
 
+async def _settle(done: object) -> None:
+    """The callbacks the box hands in may be plain functions or coroutines."""
+    if asyncio.iscoroutine(done):
+        await done
+
+
 class ConsoleService:
     def __init__(self, port: str, baud: int, session: ConsoleSession, commands: Commands,
                  audit: Callable[[str, str], "asyncio.Future | object"],
@@ -141,9 +147,7 @@ class ConsoleService:
     async def _emit(self, out: Output) -> None:
         if out.set_password is not None and self.set_password is not None:
             try:
-                done = self.set_password(out.set_password)
-                if asyncio.iscoroutine(done):
-                    await done
+                await _settle(self.set_password(out.set_password))
             except Exception:  # noqa: BLE001 - the console must stay up; say so instead
                 log.exception("console: the new password could not be stored")
                 out.text = "% the password could not be stored: try again after 'logout'\r\n" + out.text
@@ -174,9 +178,7 @@ class ConsoleService:
 
     async def _audit(self, what: str, result: str) -> None:
         try:
-            done = self.audit(what, result)
-            if asyncio.iscoroutine(done):
-                await done
+            await _settle(self.audit(what, result))
         except Exception:  # noqa: BLE001
             log.exception("console: audit record lost")
 
@@ -185,9 +187,7 @@ class ConsoleService:
             data = await self._inbox.get()
             now = time.monotonic()
             if self.session.state in ("login", "choose", "confirm") and self.before_login is not None:
-                done = self.before_login()
-                if asyncio.iscoroutine(done):
-                    await done
+                await _settle(self.before_login())
             out = self.session.start(now) if data is None else self.session.feed(data, now)
             await self._emit(out)
 

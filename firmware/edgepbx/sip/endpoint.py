@@ -28,6 +28,10 @@ def _silence_pjlib() -> None:
         pass
 
 
+class SipListenError(RuntimeError):
+    """The SIP address cannot be taken (in use, or not this machine's)."""
+
+
 def _keep_requests_on_their_transport() -> None:
     """pjsip sends a request over 1300 bytes by TCP even when the URI names no transport (RFC
     3261 18.1.1), and a forward with the IVR context is that big. A central behind a firewall
@@ -65,10 +69,6 @@ def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
         ep.libDestroy()      # here, on the thread that created it: pjlib aborts on any other
         raise
     return EndpointHandle(ep, host, port)
-
-
-class SipListenError(RuntimeError):
-    """The SIP address cannot be taken (in use, or not this machine's)."""
 
 
 def _listen(ep: pj.Endpoint, kind: int, tcfg: pj.TransportConfig, name: str) -> None:

@@ -20,13 +20,10 @@ from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_
 from edgepbx.sip.headers import parse_sip_headers
 
 
-def _via_transport(message: str) -> str:
+def _via_transport(headers: dict[str, str]) -> str:
     """"UDP" or "TCP": what the INVITE came over, from its top Via (RFC 3261 20.42)."""
-    for raw in message.split("\r\n"):
-        name, _, value = raw.partition(":")
-        if name.strip().lower() in ("via", "v"):
-            return value.split()[0].rsplit("/", 1)[-1].upper()
-    return ""
+    via = next((value for name, value in headers.items() if name.lower() in ("via", "v")), "")
+    return via.split()[0].rsplit("/", 1)[-1].upper() if via else ""
 
 
 class _Call(pj.Call):
@@ -61,9 +58,10 @@ class _Account(pj.Account):
         self.calls.append(call)
         info = call.getInfo()
         message = prm.rdata.wholeMsg
-        line = {"uri": info.remoteUri, "at": time.time(), "headers": parse_sip_headers(message),
-                "transport": _via_transport(message), "invite_bytes": len(message.encode()),
-                "media": [line[2:].split()[0] for line in message.split("\r\n") if line.startswith("m=")]}
+        headers = parse_sip_headers(message)
+        line = {"uri": info.remoteUri, "at": time.time(), "headers": headers,
+                "transport": _via_transport(headers), "invite_bytes": len(message.encode()),
+                "media": [m[2:].split()[0] for m in message.split("\r\n") if m.startswith("m=")]}
         with open(self.args.calls_log, "a", encoding="utf-8") as out:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
         op = call_param(180 if self.args.no_answer or self.args.answer_after else 200)

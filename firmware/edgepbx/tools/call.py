@@ -2,8 +2,9 @@
 
 Keys are sent one per `--gap` seconds after `--wait` seconds of answered audio; a token
 `+N` waits N seconds more. `--inband` sends them as tones in the audio instead of RFC 4733
-events, `--sip-info` as SIP INFO requests (application/dtmf-relay). `--say FILE@SECONDS` speaks a WAV into the call at that time after answer (voice
-keys); repeat it for several words. Prints one JSON line: state, SIP code, set-up and first-audio times, duration.
+events, `--sip-info` as SIP INFO requests (application/dtmf-relay). `--say FILE@SECONDS`
+speaks a WAV into the call at that time after answer (voice keys); repeat it for several
+words. Prints one JSON line: state, SIP code, set-up and first-audio times, duration.
 """
 from __future__ import annotations
 
