@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from edgepbx.ivr.engine import CallSession, Phase
-from edgepbx.ivr.events import (CallerHungUp, Collected, Digit, Entered, Forward, ForwardResult, Hangup,
-                                ModeChanged, Play, PlaybackDone, RequestCallback, StopPlayback, Timeout)
+from edgepbx.ivr.engine import HOLD_LIMIT_S, CallSession, Phase
+from edgepbx.ivr.events import (CallerHold, CallerHungUp, Collected, Digit, Entered, Forward, ForwardResult, Hangup,
+                                ModeChanged, Play, PlaybackDone, RequestCallback, StopPlayback, Timeout, VoiceKey)
 from edgepbx.ivr.flow import load_flow, parse_flow
 from tests.flows import MINIMAL_FLOW
 
@@ -268,3 +268,47 @@ def test_outage_backup_forward_and_carried_context() -> None:
     token = next(a.token for a in actions if isinstance(a, Play))
     [forward] = session.handle(PlaybackDone(token), 0.0)
     assert isinstance(forward, Forward) and forward.target == "backup" and forward.context.data == {"order_number": "42"}
+
+
+def test_a_caller_on_hold_misses_nothing_and_hears_the_step_again() -> None:
+    d = Driver()
+    d.start(); d.key("2"); d.key("1")
+    d.key("1"); d.key("2")                      # half an order number, then the hold button
+    assert d.node() == "order_number"
+    held = d._take(d.session.handle(CallerHold(True), d.now))
+    assert held == []                           # nothing was playing: the keys had stopped the prompt
+    assert d.session.phase is Phase.HELD and d.session.deadline == d.now + HOLD_LIMIT_S
+    assert d.key("3") == []                     # hold music is not the caller pressing keys
+    assert d.session.handle(VoiceKey("operator"), d.now) == []
+    d.now += 120.0                              # two minutes away: no timeout, no failure
+    back = d._take(d.session.handle(CallerHold(False), d.now))
+    assert Entered("order_number", "collect") in back
+    assert plays(back) == [(("ecom_enter_order", "en"),)]
+    d.done()
+    for digit in "654321":
+        d.key(digit)
+    assert Collected("order_number", "654321", False) in d.key("#")   # the half typed before is gone
+    assert d.session._failures == 0
+
+
+def test_a_caller_who_never_comes_back_from_hold_is_hung_up() -> None:
+    d = Driver()
+    d.start()
+    assert d._take(d.session.handle(CallerHold(True), d.now)) == [StopPlayback()]   # the greeting stops
+    assert d.advance(HOLD_LIMIT_S - 1) == []
+    assert d.advance(1) == [Hangup("abandoned")]
+    assert d.session.finished
+
+
+def test_hold_during_a_conversation_or_a_callback_request_changes_nothing() -> None:
+    d = Driver()
+    d.start(); d.key("1"); d.key("0"); d.done()
+    d.session.handle(ForwardResult(True), d.now)
+    assert d.session.handle(CallerHold(True), d.now) == []
+    assert d.session.phase is Phase.BRIDGED and d.session.handle(CallerHold(False), d.now) == []
+
+    c = Driver()
+    c.start(); c.key("1"); c.key("2"); c.key("2")      # "we will call you back" is playing
+    assert c.session.handle(CallerHold(True), c.now) == [] and c.session.phase is Phase.PROMPT
+    assert c.session.handle(CallerHold(False), c.now) == []
+    assert len([a for a in c.log if isinstance(a, RequestCallback)]) == 1

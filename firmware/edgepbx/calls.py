@@ -157,6 +157,9 @@ class CallTask:
             await self._act(self.session.handle(ivr.SpeechPace(event.syllables_per_second, True), now))
         elif isinstance(event, sip.PlaybackFinished):
             await self._act(self.session.handle(ivr.PlaybackDone(event.token), now))
+        elif isinstance(event, sip.HoldChanged):
+            log.info("call %s %s", self.uid, "on hold" if event.held else "back from hold")
+            await self._act(self.session.handle(ivr.CallerHold(event.held), now))
         elif isinstance(event, sip.ForwardAnswered):
             self._cancel_forward_timer()
             log.info("call %s forwarded: %s answered", self.uid, self._forward_kind)

@@ -169,8 +169,9 @@ def write_wav(path: Path, pcm: np.ndarray, rate: int = 8000) -> None:
 
 def place_call(uri: str, dtmf: str, record: Path, *, inband: bool = False, sip_info: bool = False,
                wait: float = 2.0, gap: float = 1.5, hold: float = 4.0, cwd: Path, say: list[tuple[Path, float]] = (),
-               from_user: str = "1001") -> dict:
-    """One call by the caller tool: keys (`dtmf`), and WAVs spoken at given seconds (`say`)."""
+               from_user: str = "1001", on_hold: list[str] = ()) -> dict:
+    """One call by the caller tool: keys (`dtmf`), WAVs spoken at given seconds (`say`), holds
+    ("START-END" seconds after answer)."""
     args = [sys.executable, "-m", "edgepbx.tools.call", uri, "--dtmf", dtmf, "--record", str(record),
             "--wait", str(wait), "--gap", str(gap), "--hold", str(hold), "--from-user", from_user]
     if inband:
@@ -179,6 +180,8 @@ def place_call(uri: str, dtmf: str, record: Path, *, inband: bool = False, sip_i
         args.append("--sip-info")
     for path, at in say:
         args += ["--say", f"{path}@{at}"]
+    for span in on_hold:
+        args += ["--on-hold", span]
     done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, f"caller failed: {done.stdout}\n{done.stderr}"
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -139,6 +139,45 @@ def test_keys_sent_as_sip_info_navigate_like_rfc4733(tmp_path: Path) -> None:
     assert "key 2 (sip_info)" in box.output and "key 1 (sip_info)" in box.output
 
 
+def test_a_caller_who_holds_the_box_is_asked_again_on_return_and_keys_still_work(tmp_path: Path) -> None:
+    """A phone's hold button re-INVITEs with sendonly, then sendrecv: the stream gets a new
+    bridge port. Held for 14 s (longer than the greeting and its timeout), the box must neither
+    time out nor lose the caller's audio: on return the greeting starts again, in-band keys
+    (which need the caller's audio) are heard, and the menu is in the language chosen."""
+    box = Box(tmp_path)
+    try:
+        result = place_call(box.uri, "+15,2", tmp_path / "heard.wav", inband=True, on_hold=["2-16"], hold=6,
+                            cwd=tmp_path)
+    finally:
+        assert box.stop() == 0, box.output
+    assert result["answered"] and result["keys_sent"] == 1
+    assert "on hold" in box.output and "back from hold" in box.output
+    assert box.output.count("at language (language)") == 2, box.output
+    assert "key 2 (inband)" in box.output
+    heard_in_order(tmp_path / "heard.wav", [("ecom_language", "zh"), ("ecom_main", "en")])
+    audio, rate = read_wav(tmp_path / "heard.wav")
+    assert locate(audio, prompt_pcm("ecom_main", "zh"), rate)[1] < 0.5, "the greeting timed out during the hold"
+
+
+def test_hold_on_either_side_of_a_forward_keeps_the_conversation(tmp_path: Path) -> None:
+    """Central's agent holds the caller (and resumes), then the caller holds central (and
+    resumes): each re-INVITE gives a stream a new bridge port, and the box must connect the
+    two legs again each time, or the conversation goes silent."""
+    central = Central(tmp_path, "--on-hold", "2-5")
+    box = Box(tmp_path, central=central.uri)
+    try:
+        result = place_call(box.uri, "2,+2,0", tmp_path / "heard.wav", on_hold=["16-19"], hold=5, cwd=tmp_path)
+    finally:
+        assert box.stop() == 0, box.output
+        central.stop()
+    assert result["answered"]
+    assert "forwarding to" in box.output and "on hold" in box.output and "back from hold" in box.output
+    [call] = central.calls()
+    audio, rate = read_wav(tmp_path / "heard.wav")
+    assert tone_power_after(audio, rate, len(audio) / rate - 3.0, Central.TONE_HZ) > 0.5, \
+        "central's audio not heard after both holds"
+
+
 def test_bad_config_and_bad_flow_stop_the_box_before_any_port(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from edgepbx.ivr.events import (Action, CallerHungUp, Collected, Digit, Entered, Event, Forward,
+from edgepbx.ivr.events import (Action, CallerHold, CallerHungUp, Collected, Digit, Entered, Event, Forward,
                                 ForwardContext, ForwardResult, Hangup, Listen, ModeChanged, Play, PlaybackDone,
                                 Record, RecordingStopped, RequestCallback, SpeechPace, StopPlayback, StopRecording,
                                 Timeout, VoiceKey)
@@ -23,6 +23,8 @@ TIMEOUT_FACTOR = {"normal": 1.0, "elderly": 1.5, "visually_impaired": 2.0}
 FAILURES_BEFORE_ELDERLY = 2      # failed inputs in a row (wrong key, no key)
 SLOW_RESPONSE_S = 5.0            # from the end of a prompt to the first key
 SLOW_RESPONSES_BEFORE_ELDERLY = 2
+HOLD_LIMIT_S = 600.0             # a caller who never comes back from hold is hung up
+PAUSABLE = ("menu", "collect", "language", "play", "message")  # nodes said again, unchanged, after a hold
 
 
 class Phase(Enum):
@@ -34,6 +36,7 @@ class Phase(Enum):
     RECORDING = "recording"    # the caller is leaving a message, `deadline` at its limit
     SAVING = "saving"          # message stopped, waiting for the file to be closed
     CONFIRM = "confirm"        # reading back a spoken number, waiting for yes (1) or no (2)
+    HELD = "held"              # the caller holds the call: nothing plays, no input counts
     CLOSING = "closing"        # last prompt before hanging up
     DONE = "done"
 
@@ -93,6 +96,10 @@ class CallSession:
             if self.outcome is None:
                 self.outcome = "abandoned"
             return []
+        if isinstance(event, CallerHold):
+            return self._on_hold(event.held, now)
+        if self.phase is Phase.HELD and not isinstance(event, Timeout):
+            return []                       # music on hold is not the caller speaking or pressing
         if isinstance(event, Digit):
             if self.phase is Phase.CONFIRM:
                 return self._on_confirm(event.digit, now)
@@ -460,8 +467,24 @@ class CallSession:
         assert self.node.next is not None
         return self._enter(self.node.next, now)
 
+    def _on_hold(self, held: bool, now: float) -> list[Action]:
+        """A caller who holds (to fetch a card, to take another call) misses nothing: the
+        step waits, without timeouts or failures, and is said again from the start on return."""
+        if held:
+            if self.phase not in (Phase.PROMPT, Phase.WAIT, Phase.CONFIRM) or self.node.type not in PAUSABLE:
+                return []               # a forward, a message being recorded, a goodbye: they go on
+            self.phase = Phase.HELD
+            self.deadline = now + HOLD_LIMIT_S
+            return self._stop_any()
+        if self.phase is not Phase.HELD:
+            return []
+        return self._enter(self.node.id, now, push=False)
+
     def _on_timeout(self, now: float) -> list[Action]:
         node = self.node
+        if self.phase is Phase.HELD:
+            self.outcome = self.outcome or "abandoned"
+            return self._close(())
         if self.phase is Phase.RECORDING:
             return self._stop_recording()
         if self.phase is Phase.CONFIRM:       # no answer to "is that right?": ask for the number again

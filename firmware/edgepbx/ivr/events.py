@@ -53,7 +53,14 @@ class CallerHungUp:
     pass
 
 
-Event = Digit | VoiceKey | SpeechPace | PlaybackDone | Timeout | ForwardResult | RecordingStopped | CallerHungUp
+@dataclass(frozen=True)
+class CallerHold:
+    """The caller put the call on hold (`held`), or came back."""
+    held: bool
+
+
+Event = (Digit | VoiceKey | SpeechPace | PlaybackDone | Timeout | ForwardResult | RecordingStopped | CallerHungUp
+         | CallerHold)
 
 
 # ---- actions returned by the engine ---------------------------------------------------------

@@ -147,10 +147,25 @@ def pcm_format() -> pj.MediaFormatAudio:
     return fmt
 
 
+_AUDIO_UP = (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD)  # a stream with a bridge port
+
+
 def call_audio(call: pj.Call) -> pj.AudioMedia | None:
-    """The call's active audio media, or None (keep getInfo()'s result while iterating)."""
+    """The call's audio in the conference bridge, or None before media is up.
+
+    Also while the far end holds the call (sendonly): its stream still exists and what it
+    sends (hold music) is heard. A re-INVITE that changes the audio (hold, resume, codec)
+    gives the stream a new bridge port, so whatever was connected to the old one must be
+    connected again. Keep getInfo()'s result while iterating."""
     info = call.getInfo()
     for index, media in enumerate(info.media):
-        if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+        if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status in _AUDIO_UP:
             return call.getAudioMedia(index)
     return None
+
+
+def remotely_held(call: pj.Call) -> bool:
+    """True while the far end holds the call (its SDP says sendonly or inactive)."""
+    info = call.getInfo()
+    return any(m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD for m in info.media)
+

@@ -20,6 +20,13 @@ class MediaReady:
 
 
 @dataclass(frozen=True)
+class HoldChanged:
+    """The caller put the box on hold (re-INVITE with sendonly or inactive audio) or took it off."""
+    uid: str
+    held: bool
+
+
+@dataclass(frozen=True)
 class DigitReceived:
     uid: str
     digit: str
@@ -85,7 +92,7 @@ class CallEnded:
     code: int
 
 
-SipEvent = (IncomingCall | MediaReady | DigitReceived | VoiceKeyHeard | SlowSpeech | PlaybackFinished | ForwardAnswered | ForwardEnded | ForwardFailed
+SipEvent = (IncomingCall | MediaReady | HoldChanged | DigitReceived | VoiceKeyHeard | SlowSpeech | PlaybackFinished | ForwardAnswered | ForwardEnded | ForwardFailed
             | CentralWait | RecordingFinished | CallEnded)
 
 

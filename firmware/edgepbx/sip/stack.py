@@ -24,7 +24,8 @@ from edgepbx.dsp.speechrate import SpeechRate
 from edgepbx.dsp.voicekey import VoiceKeyDecoder
 from edgepbx.fxo.link import LineLink
 from edgepbx.sip import events as ev
-from edgepbx.sip.endpoint import SipListenError, account_config, call_audio, call_param, create_endpoint, pcm_format
+from edgepbx.sip.endpoint import (SipListenError, account_config, call_audio, call_param, create_endpoint, pcm_format,
+                                  remotely_held)
 from edgepbx.sip.headers import parse_sip_headers
 from edgepbx.sip.hop import ThreadHop
 
@@ -126,6 +127,7 @@ class _Leg:
     recording: Path | None = None
     recording_since: float = 0.0
     media_ready: bool = False
+    held: bool = False                 # the caller holds the box
     bridged: bool = False
     ended: bool = False
     line: _LinePort | None = None      # an analog call's audio
@@ -302,6 +304,8 @@ class SipStack:
                     self.hop.post(ev.ForwardFailed(leg.peer, f"{code} {info.lastReason}".strip()))
 
     def _on_media_state(self, uid: str) -> None:
+        """Media came up or changed (hold, resume, a new codec): connect the leg's audio again,
+        since a changed stream has a new bridge port and the old connections went with it."""
         leg = self.legs.get(uid)
         if leg is None or leg.ended:
             return
@@ -312,13 +316,25 @@ class SipStack:
             leg.tap = _Tap(uid, self.hop.post)
             leg.tap.createPort(f"tap-{uid}", pcm_format())
             self._apply_listen(leg)
+        if leg.tap is not None:
             audio.startTransmit(leg.tap)
+        if leg.player is not None:
+            leg.player.startTransmit(audio)
+        if leg.recorder is not None:
+            audio.startTransmit(leg.recorder)
         if not leg.media_ready:
             leg.media_ready = True
             if leg.inbound:
                 self.hop.post(ev.MediaReady(uid))
-        if not leg.inbound and leg.peer and leg.peer in self.legs:
-            self._bridge(self.legs[leg.peer], leg)
+        if leg.inbound and leg.call is not None:
+            held = remotely_held(leg.call)
+            if held != leg.held:
+                leg.held = held
+                self.hop.post(ev.HoldChanged(uid, held))
+        peer = self.legs.get(leg.peer or "")
+        if peer is not None and (not leg.inbound or leg.bridged):
+            caller, central = (leg, peer) if leg.inbound else (peer, leg)
+            self._bridge(caller, central)
 
     @staticmethod
     def _apply_listen(leg: _Leg) -> None:
@@ -471,12 +487,14 @@ class SipStack:
         self.hop.post(ev.RecordingFinished(leg.uid, path, round(seconds, 2)))
 
     def _bridge(self, caller: _Leg, central: _Leg) -> None:
-        if caller.bridged or caller.ended:
+        """Connect the two legs both ways; again after either one's audio changed."""
+        if caller.ended or central.ended:
             return
         a, b = _media(caller), _media(central)
         if a is None or b is None:
             return
-        self._stop_player(caller)
+        if not caller.bridged:
+            self._stop_player(caller)
         a.startTransmit(b)
         b.startTransmit(a)
         caller.bridged = central.bridged = True

@@ -4,7 +4,8 @@
 Each answered call is one JSON line (uri, headers, transport, INVITE size, offered media) written
 when the INVITE arrives. Runs until SIGTERM/SIGINT. `--no-answer` rings without answering (a
 central that does not pick up); `--hangup-after SECONDS` ends each answered call itself (an agent
-finishing the call).
+finishing the call); `--on-hold START-END` holds each answered call from START to END seconds after
+answering (an agent's hold button: a re-INVITE each way, the tone playing on as hold music).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pjsua2 as pj
 
 from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint
 from edgepbx.sip.headers import parse_sip_headers
+from edgepbx.tools.options import hold_span
 
 
 def _via_transport(headers: dict[str, str]) -> str:
@@ -34,6 +36,8 @@ class _Call(pj.Call):
         self.ended = False
         self.answer_at: float | None = None
         self.hangup_at: float | None = None
+        self.hold_at: float | None = None
+        self.resume_at: float | None = None
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
         if self.getInfo().state == pj.PJSIP_INV_STATE_DISCONNECTED:
@@ -41,10 +45,12 @@ class _Call(pj.Call):
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
         audio = call_audio(self)
-        if audio is not None and self.play and self.player is None:
+        if audio is None or not self.play:
+            return
+        if self.player is None:
             self.player = pj.AudioMediaPlayer()
             self.player.createPlayer(self.play)  # loops
-            self.player.startTransmit(audio)
+        self.player.startTransmit(audio)         # again after a hold: the stream has a new port
 
 
 class _Account(pj.Account):
@@ -70,10 +76,15 @@ class _Account(pj.Account):
             header.hName, header.hValue = "X-EdgePBX-Wait", str(self.args.wait_header)
             op.txOption.headers.append(header)
         call.answer(op)
-        if self.args.answer_after and not self.args.no_answer:
-            call.answer_at = time.monotonic() + self.args.answer_after
-        if self.args.hangup_after and not self.args.no_answer:
-            call.hangup_at = time.monotonic() + self.args.answer_after + self.args.hangup_after
+        if self.args.no_answer:
+            return
+        answered = time.monotonic() + self.args.answer_after
+        if self.args.answer_after:
+            call.answer_at = answered
+        if self.args.hangup_after:
+            call.hangup_at = answered + self.args.hangup_after
+        if self.args.on_hold:
+            call.hold_at, call.resume_at = (answered + s for s in self.args.on_hold)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--answer-after", type=float, default=0.0, metavar="SECONDS", help="ring this long, then answer")
     p.add_argument("--wait-header", type=int, metavar="SECONDS", help="send X-EdgePBX-Wait: SECONDS when ringing")
     p.add_argument("--hangup-after", type=float, default=0.0, metavar="SECONDS", help="hang up this long after answering")
+    p.add_argument("--on-hold", type=hold_span, metavar="START-END", help="hold each answered call for this span")
     args = p.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     handle = create_endpoint(host, int(port), 32)
@@ -101,6 +113,14 @@ def main(argv: list[str] | None = None) -> int:
             if call.answer_at is not None and time.monotonic() >= call.answer_at:
                 call.answer_at = None
                 call.answer(call_param(200))
+            if call.hold_at is not None and time.monotonic() >= call.hold_at:
+                call.hold_at = None
+                call.setHold(pj.CallOpParam(True))
+            if call.hold_at is None and call.resume_at is not None and time.monotonic() >= call.resume_at:
+                call.resume_at = None
+                resume = call_param()
+                resume.opt.flag = pj.PJSUA_CALL_UNHOLD
+                call.reinvite(resume)
             if call.hangup_at is not None and time.monotonic() >= call.hangup_at:
                 call.hangup_at = None
                 call.hangup(pj.CallOpParam())

@@ -4,7 +4,9 @@ Keys are sent one per `--gap` seconds after `--wait` seconds of answered audio; 
 `+N` waits N seconds more. `--inband` sends them as tones in the audio instead of RFC 4733
 events, `--sip-info` as SIP INFO requests (application/dtmf-relay). `--say FILE@SECONDS`
 speaks a WAV into the call at that time after answer (voice keys); repeat it for several
-words. Prints one JSON line: state, SIP code, set-up and first-audio times, duration.
+words. `--on-hold 5-12` puts the call on hold 5 s after answer and resumes it at 12 s (a
+re-INVITE each way, as a phone's hold button does). Prints one JSON line: state, SIP code,
+set-up and first-audio times, duration.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import pjsua2 as pj
 
 from edgepbx.dsp._vector import vector_bytes
 from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint, pcm_format
+from edgepbx.tools.options import hold_span
 
 FIRST_AUDIO_RMS = 200.0  # int16 RMS above line noise: the first prompt has started
 
@@ -49,7 +52,7 @@ class _Call(pj.Call):
         self.code = 0
         self.reason = ""
         self.confirmed_at: float | None = None
-        self.media = False
+        self.media_changes = 0          # each one may give the audio a new bridge port
         self.disconnected = False
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
@@ -61,7 +64,7 @@ class _Call(pj.Call):
             self.disconnected = True
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
-        self.media = call_audio(self) is not None
+        self.media_changes += 1
 
 
 def _hangup(call: pj.Call) -> None:
@@ -114,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
     p.add_argument("--say", action="append", default=[], metavar="FILE@SECONDS",
                    help="play a WAV (8 kHz mono 16-bit) into the call, SECONDS after answer")
+    p.add_argument("--on-hold", action="append", default=[], type=hold_span, metavar="START-END",
+                   help="hold the call from START to END seconds after answer")
     args = p.parse_args(argv)
+    holds = sorted(args.on_hold)
     plan = _schedule(args.dtmf.split(","), args.wait, args.gap)
     speech = []
     for item in args.say:
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             raise SystemExit(f"call: --say {item!r}: expected FILE@SECONDS") from None
     speech.sort()
-    moments = ([plan[-1][0]] if plan else []) + [t for t, _ in speech]
+    moments = ([plan[-1][0]] if plan else []) + [t for t, _ in speech] + [end for _, end in holds]
     last = max(moments) if moments else args.wait
 
     handle = create_endpoint(args.bind, 0, 4, keep_late_audio=True)
@@ -148,25 +154,42 @@ def main(argv: list[str] | None = None) -> int:
         hang_at = None
         jitter = None
         sent = 0
+        wired = 0
+        on_hold = False
         while not call.disconnected and time.monotonic() - started < args.timeout:
             ep.libHandleEvents(10)
             now = time.monotonic()
-            if call.media and media_at is None:
-                media_at = now
-                audio = call_audio(call)
-                ear.createPort("ear", pcm_format())
+            audio = call_audio(call) if call.media_changes != wired else None
+            if audio is not None:              # new media, or the same after a hold: connect again
+                wired = call.media_changes
+                if media_at is None:
+                    media_at = now
+                    ear.createPort("ear", pcm_format())
+                    if args.record:
+                        recorder = pj.AudioMediaRecorder()
+                        recorder.createRecorder(args.record)
+                    if args.inband:
+                        tones = pj.ToneGenerator()
+                        tones.createToneGenerator(8000, 1)
+                    hang_at = media_at + last + args.hold
                 audio.startTransmit(ear)
-                if args.record:
-                    recorder = pj.AudioMediaRecorder()
-                    recorder.createRecorder(args.record)
+                if recorder is not None:
                     audio.startTransmit(recorder)
-                if args.inband:
-                    tones = pj.ToneGenerator()
-                    tones.createToneGenerator(8000, 1)
+                if tones is not None:
                     tones.startTransmit(audio)
-                hang_at = media_at + last + args.hold
+                for voice in voices:
+                    voice.startTransmit(audio)
             if media_at is None:
                 continue
+            if holds and not on_hold and now - media_at >= holds[0][0]:
+                call.setHold(pj.CallOpParam(True))
+                on_hold = True
+            if holds and on_hold and now - media_at >= holds[0][1]:
+                resume = call_param()
+                resume.opt.flag = pj.PJSUA_CALL_UNHOLD
+                call.reinvite(resume)
+                on_hold = False
+                holds.pop(0)
             while sent < len(plan) and now - media_at >= plan[sent][0]:
                 digit = plan[sent][1]
                 if tones is not None:
