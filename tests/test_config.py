@@ -38,6 +38,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     ('[central]\nuri = "http://central"\n', "[central] uri: must be a sip: or sips: URI"),
     ('[ivr]\nlanguage = "fr"\n', "[ivr] language: must be one of zh, en"),
     ('[log]\nlevel = "loud"\n', "[log] level: must be one of"),
+    ('[sip]\nlisten = "[::1]:5060"\n', "[sip] listen: SIP takes an IPv4 address"),
     ('[store\npath=1', "not valid TOML"),
 ])
 def test_each_bad_key_is_named(tmp_path: Path, text: str, expected: str) -> None:

@@ -167,8 +167,11 @@ async def run_box(config: Config) -> int:
     redial = loop.create_task(dialer.run(), name="callback-dialer")
     notifier = Notifier()
     watchdog = loop.create_task(notifier.watch(lambda: stack.heartbeat), name="watchdog")
+    sip_at = str(config.sip.listen)
+    if stack.published != config.sip.listen.host:   # bound to every interface: say what SDP carries
+        sip_at += f" (announced as {stack.published})"
     log.info("edgepbx %s ready: SIP %s %s, API %s, flow %s v%d, central %s, store %s",
-             __version__, "udp+tcp" if config.sip.tcp else "udp", config.sip.listen, api.url,
+             __version__, "udp+tcp" if config.sip.tcp else "udp", sip_at, api.url,
              flows.flow.name, flows.current.version, config.central.uri or "none", config.store.path)
     stop = asyncio.Event()
     restart_reason: list[str] = []

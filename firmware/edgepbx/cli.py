@@ -121,7 +121,8 @@ async def _run(config) -> int:  # noqa: ANN001
     try:
         return await run_box(config)
     except (SipListenError, ApiListenError) as exc:    # a port taken: say which, no traceback
-        print(f"edgepbx: {exc} (is another edgepbx running?)", file=sys.stderr)
+        hint = " (is another edgepbx running?)" if "in use" in str(exc) else ""
+        print(f"edgepbx: {exc}{hint}", file=sys.stderr)
         return 1
 
 

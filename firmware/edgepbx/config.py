@@ -203,6 +203,8 @@ def _validate(config: Config, errors: list[str]) -> None:
 
     if not config.box.name or not all(c.isalnum() or c in "-_." for c in config.box.name):
         fail("[box] name", f"use letters, digits, '-', '_' or '.', got {config.box.name!r}")
+    if ":" in config.sip.listen.host:
+        fail("[sip] listen", f"SIP takes an IPv4 address (0.0.0.0 for every interface), got {config.sip.listen.host!r}")
     if not 1 <= config.sip.max_calls <= MAX_CALL_LEGS:
         fail("[sip] max_calls", f"must be 1..{MAX_CALL_LEGS}, got {config.sip.max_calls}")
     if not 1024 <= config.sip.rtp_port <= 65000 or config.sip.rtp_port % 2:

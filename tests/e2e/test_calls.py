@@ -213,3 +213,22 @@ def test_a_second_box_on_taken_ports_says_which_and_exits(tmp_path: Path) -> Non
             assert f"{taken}: Address already in use" in done.stderr and "Traceback" not in done.stderr, done.stderr
     finally:
         assert first.stop() == 0, first.output
+
+
+def test_a_box_listening_on_every_interface_announces_a_reachable_address(tmp_path: Path) -> None:
+    """`listen = "0.0.0.0:PORT"` (a box on a LAN) takes UDP and TCP on every interface and puts
+    the default interface's address in Contact and SDP, never 0.0.0.0 (which SDP reads as
+    hold, and which pjsip refuses for TCP: the box used to exit). No call: the announced
+    address is not loopback."""
+    from tests.e2e.support import Proc
+    port = free_sip_port()
+    config = tmp_path / "any.toml"
+    config.write_text(f'[sip]\nlisten = "0.0.0.0:{port}"\n[api]\nlisten = "127.0.0.1:{free_tcp_port()}"\n'
+                      f'[store]\npath = "{tmp_path / "box.db"}"\n[ivr]\nprompts = "{PROMPTS}"\n')
+    box = Proc(["-m", "edgepbx", "run", "--config", str(config)], cwd=tmp_path)
+    try:
+        box.wait_for("ready:")
+    finally:
+        assert box.stop() == 0, box.output
+    announced = box.output.split(f"SIP udp+tcp 0.0.0.0:{port} (announced as ", 1)[1].split(")", 1)[0]
+    assert announced and announced != "0.0.0.0", box.output

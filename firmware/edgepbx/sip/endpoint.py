@@ -13,11 +13,15 @@ CLOCK_RATE = 8000
 log = logging.getLogger("edgepbx.sip")
 
 
+ANY_ADDRESS = "0.0.0.0"
+
+
 @dataclass
 class EndpointHandle:
     ep: pj.Endpoint
-    host: str
-    port: int
+    host: str          # the address others reach us at (Contact, SDP): the bound one, or for
+    port: int          # 0.0.0.0 the address pjsip finds for the default interface
+    bound: str         # the address SIP and RTP sockets are bound to
 
 
 def _silence_pjlib() -> None:
@@ -64,11 +68,11 @@ def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
     ep = pj.Endpoint()
     ep.libCreate()
     try:
-        port = _start(ep, host, port, max_calls, tcp, keep_late_audio)
+        published, port = _start(ep, host, port, max_calls, tcp, keep_late_audio)
     except BaseException:
         ep.libDestroy()      # here, on the thread that created it: pjlib aborts on any other
         raise
-    return EndpointHandle(ep, host, port)
+    return EndpointHandle(ep, published, port, host)
 
 
 def _listen(ep: pj.Endpoint, kind: int, tcfg: pj.TransportConfig, name: str) -> None:
@@ -79,8 +83,13 @@ def _listen(ep: pj.Endpoint, kind: int, tcfg: pj.TransportConfig, name: str) -> 
         raise SipListenError(f"cannot listen for SIP over {name} on {where}: {exc.reason}") from None
 
 
-def _start(ep: pj.Endpoint, host: str, port: int, max_calls: int, tcp: bool, keep_late_audio: bool) -> int:
-    """libInit, transports, libStart, codecs; returns the bound SIP port."""
+def _start(ep: pj.Endpoint, host: str, port: int, max_calls: int, tcp: bool,
+           keep_late_audio: bool) -> tuple[str, int]:
+    """libInit, transports, libStart, codecs; returns the published SIP address and port.
+
+    Bound to 0.0.0.0 (every interface), the published address is left to pjsip: the default
+    interface's. Publishing 0.0.0.0 would put it in Contact and in SDP, where it means "hold"
+    (RFC 3264 8.4), and pjsip refuses it for TCP."""
     cfg = pj.EpConfig()
     cfg.uaConfig.threadCnt = 0          # this thread polls with libHandleEvents
     cfg.uaConfig.mainThreadOnly = True  # callbacks (DTMF included) on this thread
@@ -101,7 +110,8 @@ def _start(ep: pj.Endpoint, host: str, port: int, max_calls: int, tcp: bool, kee
     tcfg = pj.TransportConfig()
     tcfg.port = port
     tcfg.boundAddress = host
-    tcfg.publicAddress = host
+    if host != ANY_ADDRESS:
+        tcfg.publicAddress = host
     _listen(ep, pj.PJSIP_TRANSPORT_UDP, tcfg, "UDP")
     if tcp:
         _listen(ep, pj.PJSIP_TRANSPORT_TCP, tcfg, "TCP")
@@ -111,12 +121,14 @@ def _start(ep: pj.Endpoint, host: str, port: int, max_calls: int, tcp: bool, kee
         name = codec.codecId
         priority = 255 if name.startswith("PCMU/") else 254 if name.startswith("PCMA/") else 0
         ep.codecSetPriority(name, priority)
-    return _bound_port(ep) if port == 0 else port
+    return _published(ep)
 
 
-def _bound_port(ep: pj.Endpoint) -> int:
+def _published(ep: pj.Endpoint) -> tuple[str, int]:
+    """The UDP transport's published host and port (a port 0 request gets a free one)."""
     for tid in ep.transportEnum():
-        return int(ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
+        host, _, port = ep.transportGetInfo(tid).localName.rpartition(":")
+        return host, int(port)
     raise RuntimeError("no SIP transport")
 
 
@@ -126,7 +138,7 @@ def account_config(handle: EndpointHandle, user: str, rtp_port: int) -> pj.Accou
     acfg.idUri = f"sip:{user}@{handle.host}:{handle.port}"
     acfg.mediaConfig.transportConfig.port = rtp_port
     acfg.mediaConfig.transportConfig.portRange = 0 if rtp_port == 0 else 1000
-    acfg.mediaConfig.transportConfig.boundAddress = handle.host
+    acfg.mediaConfig.transportConfig.boundAddress = handle.bound
     acfg.mediaConfig.transportConfig.publicAddress = handle.host
     return acfg
 

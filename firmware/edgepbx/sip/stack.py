@@ -197,6 +197,7 @@ class SipStack:
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._error: BaseException | None = None
+        self.published = config.listen.host   # the address in Contact and SDP, once started
 
     # ---- loop side ------------------------------------------------------------------------
     def start(self) -> None:
@@ -219,6 +220,7 @@ class SipStack:
             handle = create_endpoint(self.config.listen.host, self.config.listen.port, self.config.max_calls,
                                      tcp=self.config.tcp)
             self.ep = handle.ep
+            self.published = handle.host
             self.account = _Account(self)
             self.account.create(account_config(handle, "edgepbx", self.config.rtp_port), True)
         except BaseException as exc:  # noqa: BLE001 - reported to start()
