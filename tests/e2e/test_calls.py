@@ -94,6 +94,28 @@ def test_central_that_never_answers_falls_back_for_that_call(tmp_path: Path) -> 
     assert "forward not answered in 5 s" in box.output
 
 
+def test_a_queue_that_plays_early_media_but_never_answers_still_falls_back(tmp_path: Path) -> None:
+    """Central rings with 183 and its queue music (early media) and never answers. The caller
+    hears the music while waiting, and after answer_timeout_s the box cancels the forward and
+    takes the caller to the outage menu, as when central only rings."""
+    central = Central(tmp_path, "--no-answer", "--early-media")
+    box = Box(tmp_path, central=central.uri)  # answer_timeout_s = 5
+    try:
+        result = place_call(box.uri, "2,0,+10,1,1", tmp_path / "heard.wav", hold=25, cwd=tmp_path)
+    finally:
+        assert box.stop() == 0, box.output
+        central.stop()
+    assert result["duration_s"] < 30, "the box should have hung up after taking the callback"
+    offsets = heard_in_order(tmp_path / "heard.wav", [("transferring", "en"), ("outage_notice", "en"),
+                                                      ("callback_taken", "en")])
+    audio, rate = read_wav(tmp_path / "heard.wav")
+    waiting = audio[int((offsets[0] + 3.0) * rate):int((offsets[1] - 0.5) * rate)]
+    assert tone_power_after(waiting, rate, 0.0, Central.TONE_HZ) > 0.5, "the queue's early media not heard"
+    assert "forward not answered in 5 s" in box.output
+    [row] = sqlite3.connect(box.db).execute("SELECT outcome FROM calls").fetchall()
+    assert row == ("callback_requested",)
+
+
 def test_a_caller_on_sip_over_tcp_is_answered_like_one_on_udp(tmp_path: Path) -> None:
     """RFC 3261 (18): every SIP element takes UDP and TCP; clients send large requests by TCP."""
     box = Box(tmp_path)

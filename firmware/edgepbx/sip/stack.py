@@ -128,7 +128,8 @@ class _Leg:
     recording_since: float = 0.0
     media_ready: bool = False
     held: bool = False                 # the caller holds the box
-    bridged: bool = False
+    bridged: bool = False              # audio connected to the peer (early media included)
+    answered: bool = False             # a forward leg central has answered (200 OK)
     ended: bool = False
     line: _LinePort | None = None      # an analog call's audio
     garbage: list[object] = field(default_factory=list)
@@ -283,6 +284,7 @@ class SipStack:
             if wait.isdigit():
                 self.hop.post(ev.CentralWait(leg.peer, int(wait)))
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and not leg.inbound and leg.peer:
+            leg.answered = True
             self.hop.post(ev.ForwardAnswered(leg.peer))
         if info.state != pj.PJSIP_INV_STATE_DISCONNECTED:
             return
@@ -296,13 +298,12 @@ class SipStack:
         elif leg.peer:
             caller = self.legs.get(leg.peer)
             if caller is not None and not caller.ended:
-                if caller.bridged or info.connectDuration.sec > 0 or info.connectDuration.msec > 0:
-                    # central ended the conversation: the caller stays (the box may ask for a score)
-                    caller.bridged = False
-                    caller.peer = None
+                caller.bridged = False      # also after early media: the caller stays with the box
+                caller.peer = None
+                if leg.answered:
+                    # central ended the conversation (the box may ask for a score)
                     self.hop.post(ev.ForwardEnded(leg.peer))
                 else:
-                    caller.peer = None
                     self.hop.post(ev.ForwardFailed(leg.peer, f"{code} {info.lastReason}".strip()))
 
     def _on_media_state(self, uid: str) -> None:
@@ -379,7 +380,7 @@ class SipStack:
         elif isinstance(command, ev.ForwardTo):
             self._forward(leg, command)
         elif isinstance(command, ev.CancelForward):
-            if leg.peer and leg.peer in self.legs and not self.legs[leg.peer].bridged:
+            if leg.peer and leg.peer in self.legs and not self.legs[leg.peer].answered:
                 self._hangup(self.legs[leg.peer])
         elif isinstance(command, ev.DropForward):
             self._drop_forward(leg, command.reason)
