@@ -116,6 +116,30 @@ def test_a_queue_that_plays_early_media_but_never_answers_still_falls_back(tmp_p
     assert row == ("callback_requested",)
 
 
+def test_a_forward_redirected_by_central_reaches_the_agent_with_the_context(tmp_path: Path) -> None:
+    """Central's queue answers the INVITE with 302 and an agent's own address (RFC 3261 8.1.3.4):
+    the box follows it, and the agent gets the IVR context headers too."""
+    (tmp_path / "agent").mkdir()
+    agent = Central(tmp_path / "agent")
+    queue = Central(tmp_path, "--redirect-to", agent.uri)
+    box = Box(tmp_path, central=queue.uri)
+    try:
+        result = place_call(box.uri, "2,0", tmp_path / "heard.wav", hold=8, cwd=tmp_path)
+    finally:
+        assert box.stop() == 0, box.output
+        queue.stop()
+        agent.stop()
+    assert result["answered"]
+    assert len(queue.calls()) == 1
+    [call] = agent.calls()
+    headers = {k.lower(): v for k, v in call["headers"].items()}
+    assert headers["x-edgepbx-path"] == "language,main,operator" and headers["x-edgepbx-lang"] == "en"
+    audio, rate = read_wav(tmp_path / "heard.wav")
+    assert tone_power_after(audio, rate, len(audio) / rate - 3.0, Central.TONE_HZ) > 0.5, "the agent not heard"
+    [row] = sqlite3.connect(box.db).execute("SELECT outcome FROM calls").fetchall()
+    assert row == ("forwarded",)
+
+
 def test_a_caller_on_sip_over_tcp_is_answered_like_one_on_udp(tmp_path: Path) -> None:
     """RFC 3261 (18): every SIP element takes UDP and TCP; clients send large requests by TCP."""
     box = Box(tmp_path)

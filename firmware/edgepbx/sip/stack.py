@@ -163,6 +163,12 @@ class _Call(pj.Call):
         except Exception:  # noqa: BLE001
             log.exception("media state handler")
 
+    def onCallRedirected(self, prm: pj.OnCallRedirectedParam) -> int:  # noqa: N802
+        """A 3xx from central (a queue handing the call to an agent's own address): follow it,
+        with the same context headers (RFC 3261 8.1.3.4). pjsip keeps the tried targets, so a
+        redirect loop ends in a failed forward, which falls back locally."""
+        return pj.PJSIP_REDIRECT_ACCEPT_REPLACE
+
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802
         """RFC 4733 events, and SIP INFO application/dtmf-relay as many phones and gateways send."""
         try:

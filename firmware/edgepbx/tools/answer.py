@@ -4,7 +4,8 @@
 Each answered call is one JSON line (uri, headers, transport, INVITE size, offered media) written
 when the INVITE arrives. Runs until SIGTERM/SIGINT. `--no-answer` rings without answering (a
 central that does not pick up); `--early-media` rings with 183 and SDP, the tone playing before
-the answer (a queue's music or "your call is important"); `--hangup-after SECONDS` ends each answered call itself (an agent
+the answer (a queue's music or "your call is important"); `--redirect-to URI` answers 302 Moved
+Temporarily with that Contact (a queue handing the call to an agent's own address); `--hangup-after SECONDS` ends each answered call itself (an agent
 finishing the call); `--on-hold START-END` holds each answered call from START to END seconds after
 answering (an agent's hold button: a re-INVITE each way, the tone playing on as hold music).
 """
@@ -71,6 +72,13 @@ class _Account(pj.Account):
                 "media": [m[2:].split()[0] for m in message.split("\r\n") if m.startswith("m=")]}
         with open(self.args.calls_log, "a", encoding="utf-8") as out:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        if self.args.redirect_to:
+            moved = call_param(302)
+            contact = pj.SipHeader()
+            contact.hName, contact.hValue = "Contact", f"<{self.args.redirect_to}>"
+            moved.txOption.headers.append(contact)
+            call.answer(moved)
+            return
         ringing = 183 if self.args.early_media else 180
         op = call_param(ringing if self.args.no_answer or self.args.answer_after else 200)
         if self.args.wait_header is not None:  # tell the box our expected wait, as a queue would
@@ -96,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls-log", default="/dev/stdout", help="append one JSON line per call here")
     p.add_argument("--no-answer", action="store_true", help="ring, never answer")
     p.add_argument("--answer-after", type=float, default=0.0, metavar="SECONDS", help="ring this long, then answer")
+    p.add_argument("--redirect-to", metavar="URI", help="answer 302 with this Contact")
     p.add_argument("--early-media", action="store_true", help="ring with 183 and SDP, playing before the answer")
     p.add_argument("--wait-header", type=int, metavar="SECONDS", help="send X-EdgePBX-Wait: SECONDS when ringing")
     p.add_argument("--hangup-after", type=float, default=0.0, metavar="SECONDS", help="hang up this long after answering")
