@@ -140,6 +140,24 @@ def test_a_forward_redirected_by_central_reaches_the_agent_with_the_context(tmp_
     assert row == ("forwarded",)
 
 
+def test_a_transfer_asked_of_the_box_is_declined_and_the_conversation_goes_on(tmp_path: Path) -> None:
+    """An agent's blind transfer sent to the box as REFER is declined (603): the caller keeps
+    talking to the agent instead of being left in silence on a call the box does not hold."""
+    central = Central(tmp_path, "--transfer-to", "sip:specialist@127.0.0.1:9@2")
+    box = Box(tmp_path, central=central.uri)
+    try:
+        result = place_call(box.uri, "2,0", tmp_path / "heard.wav", hold=10, cwd=tmp_path)
+    finally:
+        assert box.stop() == 0, box.output
+        central.stop()
+    assert result["answered"]
+    assert "declined a transfer to sip:specialist@127.0.0.1:9" in box.output
+    audio, rate = read_wav(tmp_path / "heard.wav")
+    assert tone_power_after(audio, rate, len(audio) / rate - 3.0, Central.TONE_HZ) > 0.5, "central not heard"
+    [row] = sqlite3.connect(box.db).execute("SELECT outcome FROM calls").fetchall()
+    assert row == ("forwarded",)
+
+
 def test_a_caller_on_sip_over_tcp_is_answered_like_one_on_udp(tmp_path: Path) -> None:
     """RFC 3261 (18): every SIP element takes UDP and TCP; clients send large requests by TCP."""
     box = Box(tmp_path)

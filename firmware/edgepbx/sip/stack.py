@@ -163,6 +163,14 @@ class _Call(pj.Call):
         except Exception:  # noqa: BLE001
             log.exception("media state handler")
 
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:  # noqa: N802
+        """A REFER (an agent's blind transfer through the box) is declined: the new call would
+        carry none of the caller's context and pjsua would place it outside the box's legs, so
+        the caller would hear silence. The agent's PBX transfers inside central instead, and
+        the conversation goes on meanwhile."""
+        prm.statusCode = pj.PJSIP_SC_DECLINE
+        log.info("call %s: declined a transfer to %s (REFER)", self.uid, prm.dstUri)
+
     def onCallRedirected(self, prm: pj.OnCallRedirectedParam) -> int:  # noqa: N802
         """A 3xx from central (a queue handing the call to an agent's own address): follow it,
         with the same context headers (RFC 3261 8.1.3.4). pjsip keeps the tried targets, so a

@@ -5,7 +5,8 @@ Each answered call is one JSON line (uri, headers, transport, INVITE size, offer
 when the INVITE arrives. Runs until SIGTERM/SIGINT. `--no-answer` rings without answering (a
 central that does not pick up); `--early-media` rings with 183 and SDP, the tone playing before
 the answer (a queue's music or "your call is important"); `--redirect-to URI` answers 302 Moved
-Temporarily with that Contact (a queue handing the call to an agent's own address); `--hangup-after SECONDS` ends each answered call itself (an agent
+Temporarily with that Contact (a queue handing the call to an agent's own address); `--transfer-to
+URI@SECONDS` sends REFER that long after answering (an agent's blind transfer); `--hangup-after SECONDS` ends each answered call itself (an agent
 finishing the call); `--on-hold START-END` holds each answered call from START to END seconds after
 answering (an agent's hold button: a re-INVITE each way, the tone playing on as hold music).
 """
@@ -39,6 +40,7 @@ class _Call(pj.Call):
         self.answer_at: float | None = None
         self.hangup_at: float | None = None
         self.hold_at: float | None = None
+        self.transfer: tuple[float, str] | None = None   # (when, to whom)
         self.resume_at: float | None = None
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
@@ -93,6 +95,9 @@ class _Account(pj.Account):
             call.answer_at = answered
         if self.args.hangup_after:
             call.hangup_at = answered + self.args.hangup_after
+        if self.args.transfer_to:
+            uri, _, after = self.args.transfer_to.rpartition("@")
+            call.transfer = (answered + float(after), uri)
         if self.args.on_hold:
             call.hold_at, call.resume_at = (answered + s for s in self.args.on_hold)
 
@@ -104,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls-log", default="/dev/stdout", help="append one JSON line per call here")
     p.add_argument("--no-answer", action="store_true", help="ring, never answer")
     p.add_argument("--answer-after", type=float, default=0.0, metavar="SECONDS", help="ring this long, then answer")
+    p.add_argument("--transfer-to", metavar="URI@SECONDS", help="REFER each answered call this long after")
     p.add_argument("--redirect-to", metavar="URI", help="answer 302 with this Contact")
     p.add_argument("--early-media", action="store_true", help="ring with 183 and SDP, playing before the answer")
     p.add_argument("--wait-header", type=int, metavar="SECONDS", help="send X-EdgePBX-Wait: SECONDS when ringing")
@@ -133,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                 resume = call_param()
                 resume.opt.flag = pj.PJSUA_CALL_UNHOLD
                 call.reinvite(resume)
+            if call.transfer is not None and time.monotonic() >= call.transfer[0]:
+                uri, call.transfer = call.transfer[1], None
+                call.xfer(uri, pj.CallOpParam(True))
             if call.hangup_at is not None and time.monotonic() >= call.hangup_at:
                 call.hangup_at = None
                 call.hangup(pj.CallOpParam())
