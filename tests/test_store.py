@@ -93,8 +93,33 @@ def test_directory_changes_are_versioned_and_atomic(tmp_path: Path) -> None:
             with pytest.raises(sqlite3.IntegrityError):  # one bad row: nothing of the change applies
                 await store.update_directory([DirectoryEntry("1002", "B"), DirectoryEntry(None, "C")], ["1001"])  # type: ignore[arg-type]
             assert await store.directory_version() == v1 == 1
-            assert (await store.lookup("1001")) == DirectoryEntry("1001", "A", "zh", ("elderly",))
-            assert await store.lookup("1002") is None
+            assert (await store.lookup(["1001"])) == DirectoryEntry("1001", "A", "zh", ("elderly",))
+            assert await store.lookup(["1002"]) is None
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_directory_lookup_takes_every_form_of_the_number_and_prefers_the_first(tmp_path: Path) -> None:
+    from edgepbx.numbers import forms
+    from edgepbx.store import DirectoryEntry
+
+    async def scenario() -> None:
+        store = await Store.open(tmp_path / "box.db")
+        try:
+            await store.update_directory([DirectoryEntry("13800000001", "national"),
+                                          DirectoryEntry("+8613900000002", "e164")], [])
+            found = await store.lookup(forms("+86 138 0000 0001", "86", "0"))
+            assert found is not None and found.name == "national"
+            found = await store.lookup(forms("13900000002", "86", "0"))
+            assert found is not None and found.name == "e164"
+            assert await store.lookup(forms("+4413800000001", "86", "0")) is None
+            await store.update_directory([DirectoryEntry("+8613800000001", "exact")], [])
+            found = await store.lookup(forms("+8613800000001", "86", "0"))
+            assert found is not None and found.name == "exact"     # the form as received wins
+            found = await store.lookup(forms("13800000001", "86", "0"))
+            assert found is not None and found.name == "national"
         finally:
             await store.close()
 

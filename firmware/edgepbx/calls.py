@@ -15,6 +15,7 @@ from typing import Callable
 from edgepbx.central.link import CentralLink
 from edgepbx.config import Config
 from edgepbx.ivr import events as ivr
+from edgepbx.numbers import forms
 from edgepbx.ivr.engine import CallSession
 from edgepbx.ivr.flow import Flow
 from edgepbx.ivr.prompts import PromptCatalogue
@@ -95,7 +96,9 @@ class CallTask:
         else:
             log.info("call %s from %s to %s: ringing", self.uid, self.caller, self.called)
             self.hop.send(sip.Answer(self.uid))
-        self.known = await self.store.lookup(self.caller) if self.caller != "anonymous" else None
+        box = self.config.box
+        self.known = (await self.store.lookup(forms(self.caller, box.country_code, box.trunk_prefix))
+                      if self.caller != "anonymous" else None)
         if self.known is not None and not self.outbound:   # the directory knows the caller
             language = self.known.language if self.known.language in self.flow.languages else self.session.language
             mode = next((m for m in ("visually_impaired", "elderly") if m in self.known.flags), "normal")

@@ -40,6 +40,8 @@ class HostPort:
 @dataclass(frozen=True)
 class BoxSection:
     name: str = "edgepbx"
+    country_code: str = "86"    # "+86 138..." and "138..." are one caller (directory lookups)
+    trunk_prefix: str = "0"     # "010 1234 5678" and "+86 10 1234 5678" too
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,10 @@ def _validate(config: Config, errors: list[str]) -> None:
 
     if not config.box.name or not all(c.isalnum() or c in "-_." for c in config.box.name):
         fail("[box] name", f"use letters, digits, '-', '_' or '.', got {config.box.name!r}")
+    if config.box.country_code and not (config.box.country_code.isdigit() and len(config.box.country_code) <= 3):
+        fail("[box] country_code", f"one to three digits (86, 1, 44) or empty, got {config.box.country_code!r}")
+    if config.box.trunk_prefix and not (config.box.trunk_prefix.isdigit() and len(config.box.trunk_prefix) <= 2):
+        fail("[box] trunk_prefix", f"one or two digits (0, 8) or empty, got {config.box.trunk_prefix!r}")
     if ":" in config.sip.listen.host:
         fail("[sip] listen", f"SIP takes an IPv4 address (0.0.0.0 for every interface), got {config.sip.listen.host!r}")
     if not 1 <= config.sip.max_calls <= MAX_CALL_LEGS:

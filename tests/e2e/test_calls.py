@@ -296,3 +296,22 @@ def test_a_box_listening_on_every_interface_announces_a_reachable_address(tmp_pa
         assert box.stop() == 0, box.output
     announced = box.output.split(f"SIP udp+tcp 0.0.0.0:{port} (announced as ", 1)[1].split(")", 1)[0]
     assert announced and announced != "0.0.0.0", box.output
+
+
+def test_the_directory_knows_a_caller_whichever_way_the_trunk_writes_the_number(tmp_path: Path) -> None:
+    """Central enters 13800000001; the carrier's trunk presents +86-138-0000-0001 (E.164 with
+    visual separators). The box still finds the entry: an elderly caller gets elderly mode."""
+    import httpx
+    box = Box(tmp_path)
+    token = box.create_token("ops", "write")
+    r = httpx.post(f"{box.api}/api/v1/directory", headers={"Authorization": f"Bearer {token}"},
+                   json={"upsert": [{"number": "13800000001", "name": "王奶奶", "language": "zh", "flags": ["elderly"]}]})
+    assert r.status_code == 200, r.text
+    try:
+        result = place_call(box.uri, "", tmp_path / "heard.wav", from_user="+86-138-0000-0001", hold=3, cwd=tmp_path)
+    finally:
+        assert box.stop() == 0, box.output
+    assert result["answered"]
+    assert "from +8613800000001 to ivr" in box.output and "in elderly mode (directory)" in box.output, box.output
+    [row] = sqlite3.connect(box.db).execute("SELECT caller, mode FROM calls").fetchall()
+    assert row == ("+8613800000001", "elderly")

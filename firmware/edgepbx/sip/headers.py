@@ -7,6 +7,7 @@ from __future__ import annotations
 from urllib.parse import quote, unquote
 
 from edgepbx.ivr.events import ForwardContext
+from edgepbx.numbers import clean
 from edgepbx.store import DirectoryEntry
 
 PREFIX = "X-EdgePBX-"
@@ -75,7 +76,20 @@ def parse_sip_headers(whole_msg: str) -> dict[str, str]:
 
 
 def caller_number(uri: str) -> str:
-    """The user part of a SIP URI such as '"Ann" <sip:1001@host>' → '1001'."""
-    inner = uri.split("<", 1)[1].split(">", 1)[0] if "<" in uri else uri
-    inner = inner.split(":", 1)[1] if ":" in inner else inner
-    return inner.split("@", 1)[0] if "@" in inner else ""
+    """The number (or user) a SIP or tel URI names: '"Ann" <sip:1001@10.0.0.1>' → '1001',
+    'sip:+86-138-0000-0001;isub=1@gw;user=phone' → '+8613800000001', 'tel:+8613800000001'
+    → '+8613800000001'. User-part parameters and visual separators (RFC 3966) go; '' when
+    the URI names no user."""
+    inner = uri.split("<", 1)[1].split(">", 1)[0] if "<" in uri else uri.strip()
+    scheme, colon, rest = inner.partition(":")
+    if not colon:
+        return ""
+    if scheme.lower() == "tel":
+        user = rest.split(";", 1)[0]
+    elif "@" in rest:
+        user = rest.split("@", 1)[0].split(";", 1)[0]
+    else:
+        return ""
+    user = unquote(user)
+    phone = clean(user)
+    return phone if phone.lstrip("+").isdigit() else user

@@ -320,8 +320,13 @@ class Store:
         row = await self._one("SELECT * FROM directory WHERE number = ?", (number,))
         return _decode(dict(row)) if row else None
 
-    async def lookup(self, number: str) -> DirectoryEntry | None:
-        row = await self._one("SELECT * FROM directory WHERE number = ?", (number,))
+    async def lookup(self, forms: list[str]) -> DirectoryEntry | None:
+        """The directory entry written in any of `forms` (edgepbx.numbers.forms), the first
+        form preferred when several are entered."""
+        marks = ",".join("?" * len(forms))
+        row = await self._one(f"SELECT * FROM directory WHERE number IN ({marks}) "
+                              f"ORDER BY instr(?, '|' || number || '|') LIMIT 1",
+                              (*forms, "|" + "|".join(forms) + "|"))
         if row is None:
             return None
         return DirectoryEntry(row["number"], row["name"], row["language"], tuple(json.loads(row["flags"])), row["notes"])
