@@ -312,3 +312,11 @@ def test_hold_during_a_conversation_or_a_callback_request_changes_nothing() -> N
     assert c.session.handle(CallerHold(True), c.now) == [] and c.session.phase is Phase.PROMPT
     assert c.session.handle(CallerHold(False), c.now) == []
     assert len([a for a in c.log if isinstance(a, RequestCallback)]) == 1
+
+
+def test_keys_pressed_on_hold_at_a_pin_prompt_stay_secret() -> None:
+    d = Driver("finance", "en")
+    d.start(); d.key("2"); d.key("2")
+    assert d.session.secret_input
+    d.session.handle(CallerHold(True), d.now)
+    assert d.session.phase is Phase.HELD and d.session.secret_input   # the edge must not log them

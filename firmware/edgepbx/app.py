@@ -245,8 +245,8 @@ async def _console(config: Config, box: BoxContext, store: Store, router: CallRo
 
     def calls() -> list[dict]:
         now = time.time()
-        return [{"uid": t.uid, "caller": t.caller, "node": t.session.node.id, "mode": t.session.mode,
-                 "seconds": now - t.started_wall} for t in router.tasks.values()]
+        return [{"uid": t.uid, "caller": t.caller, "node": t.session.node.id, "state": t.session.phase.value,
+                 "mode": t.session.mode, "seconds": now - t.started_wall} for t in router.tasks.values()]
 
     async def set_password(password: str) -> None:
         await store.set_setting("console_password", hash_password(password))

@@ -99,6 +99,30 @@ def test_read_tokens_cannot_write(read: httpx.Client) -> None:
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
 
 
+def test_a_flow_is_checked_without_being_activated(box: Box, read: httpx.Client) -> None:
+    """Before pushing to a fleet, ops ask each box whether it would take the flow (its prompts
+    differ): the same checks as a push, with a read token, and nothing changes."""
+    got = read.get("/api/v1/flow").json()
+    doc = json.loads(json.dumps(got["document"]))
+    doc["flow"]["name"] = "ecommerce-checked"
+    r = read.post("/api/v1/flow/validate", json={"document": doc})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["valid"] is True and body["name"] == "ecommerce-checked" and isinstance(body["warnings"], list)
+    assert len(body["sha256"]) == 64 and body["sha256"] != got["sha256"]
+    doc["prompts"]["brand_new"] = {"zh": "新的", "en": "new"}
+    doc["nodes"]["main"]["prompt"] = "brand_new"
+    doc["nodes"]["main"]["options"]["1"] = "nowhere"
+    r = read.post("/api/v1/flow/validate", json={"document": doc})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_flow"
+    assert {"node": "main", "field": "options.1", "reason": "no node named 'nowhere'"} in r.json()["details"]
+    r = read.post("/api/v1/flow/validate", json={"document": {**doc, "nodes": {**doc["nodes"], "main": {
+        **doc["nodes"]["main"], "options": got["document"]["nodes"]["main"]["options"]}}}})
+    assert r.status_code == 422 and r.json()["details"][0]["node"] == "(prompts)", r.text
+    after = read.get("/api/v1/flow").json()
+    assert (after["version"], after["sha256"]) == (got["version"], got["sha256"])
+
+
 def test_flow_push_is_validated_versioned_and_rolled_back(box: Box, write: httpx.Client) -> None:
     got = write.get("/api/v1/flow")
     version, doc = got.json()["version"], got.json()["document"]

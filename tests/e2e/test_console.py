@@ -186,3 +186,33 @@ def test_idle_logout_and_a_vanishing_port(tmp_path: Path) -> None:
     finally:
         assert box.stop() == 0, box.output
     assert "console:" in box.output and "lost" in box.output
+
+
+def test_show_calls_names_each_call_step_and_state_a_held_one_too(tmp_path: Path) -> None:
+    """At 2 a.m. the technician asks what the box is doing: a caller who put the box on hold
+    shows as held, at the step they will hear again."""
+    from tests.e2e.support import place_call
+    import threading
+    term = Terminal()
+    box = console_box(tmp_path, term)
+    set_password(box.config, PASSWORD)
+    caller = threading.Thread(target=place_call, args=(box.uri, "2", tmp_path / "heard.wav"),
+                              kwargs={"on_hold": ["4-14"], "hold": 3, "cwd": tmp_path, "from_user": "2002"})
+    try:
+        term.send("\r")
+        term.expect("Password: ")
+        term.send(PASSWORD + "\r")
+        term.expect("edgepbx> ")
+        caller.start()
+        box.wait_for("on hold", timeout=30)
+        calls = term.command("show calls")
+        assert "from 2002" in calls and "at main" in calls and " held " in calls, calls
+        box.wait_for("back from hold", timeout=30)
+        calls = term.command("show calls")
+        assert "from 2002" in calls and " held " not in calls, calls
+        caller.join(timeout=60)
+        assert "no calls" in term.command("show calls")
+    finally:
+        caller.join(timeout=60)
+        assert box.stop() == 0, box.output
+        term.close()

@@ -8,11 +8,13 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from edgepbx.api.auth import need_read, need_write
 from edgepbx.api.context import BoxContext
 from edgepbx.api.errors import ApiError
-from edgepbx.api.models import ErrorOut, FlowHistory, FlowOut, FlowPush, FlowRollback, FlowVersionOut
-from edgepbx.flows import FlowVersion, UnknownVersion, VersionConflict
+from edgepbx.api.models import (ErrorOut, FlowCheck, FlowCheckOut, FlowHistory, FlowOut, FlowPush, FlowRollback,
+                                FlowVersionOut)
+from edgepbx.flows import FlowVersion, UnknownVersion, VersionConflict, digest
 from edgepbx.ivr.flow import FlowInvalid
 
 router = APIRouter(prefix="/api/v1/flow", tags=["flow"])
+MAX_DOCUMENT_BYTES = 512 * 1024
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 412, 413, 422, 428, 429)}
 
 
@@ -39,14 +41,24 @@ def _base_version(if_match: str | None, body_version: int | None) -> int:
     return body_version
 
 
+def _limit_size(document: dict) -> None:
+    if len(json.dumps(document)) > MAX_DOCUMENT_BYTES:
+        raise ApiError(413, "too_large", f"a flow document is limited to {MAX_DOCUMENT_BYTES // 1024} KiB")
+
+
+def _invalid(exc: FlowInvalid) -> ApiError:
+    """422 with every error as {node, field, reason}, machine-readable for central's tools."""
+    return ApiError(422, "invalid_flow", str(exc), [{"node": e.node, "field": e.field, "reason": e.reason}
+                                                   for e in exc.errors])
+
+
 async def _guarded(box: BoxContext, response: Response, action) -> FlowOut:  # noqa: ANN001
     try:
         current = await action()
     except VersionConflict as exc:
         raise ApiError(412, "version_conflict", f"{exc}; GET it and push again", [{"current_version": exc.current}]) from None
     except FlowInvalid as exc:
-        raise ApiError(422, "invalid_flow", str(exc),
-                       [{"node": e.node, "field": e.field, "reason": e.reason} for e in exc.errors]) from None
+        raise _invalid(exc) from None
     box.synced()
     response.headers["ETag"] = _etag(current.version)
     return _out(current)
@@ -66,10 +78,23 @@ async def put_flow(body: FlowPush, request: Request, response: Response,
                    if_match: str | None = Header(default=None, max_length=40)) -> FlowOut:
     box: BoxContext = request.app.state.box
     base = _base_version(if_match, body.base_version)
-    if len(json.dumps(body.document)) > 512 * 1024:
-        raise ApiError(413, "too_large", "a flow document is limited to 512 KiB")
+    _limit_size(body.document)
     return await _guarded(box, response, lambda: box.flows.push(body.document, base_version=base,
                                                                  label=body.label, comment=body.comment))
+
+
+@router.post("/validate", response_model=FlowCheckOut, responses=ERRORS, dependencies=[Depends(need_read)],
+             summary="Check a flow exactly as a push would, on this box's prompts, without activating it")
+async def validate_flow(body: FlowCheck, request: Request) -> FlowCheckOut:
+    """Before a fleet roll-out: which boxes would refuse this flow (a prompt one of them lacks)?
+    Needs only a read token, and no version: nothing changes."""
+    box: BoxContext = request.app.state.box
+    _limit_size(body.document)
+    try:
+        flow = box.flows.validate(body.document, "checked flow")
+    except FlowInvalid as exc:
+        raise _invalid(exc) from None
+    return FlowCheckOut(valid=True, name=flow.name, sha256=digest(body.document), warnings=list(flow.warnings))
 
 
 @router.get("/versions", response_model=FlowHistory, responses=ERRORS, dependencies=[Depends(need_read)],

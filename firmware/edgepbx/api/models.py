@@ -79,6 +79,17 @@ class FlowOut(BaseModel):
     document: dict[str, Any] = Field(description="the flow document (the TOML flow format, as JSON)")
 
 
+class FlowCheck(Strict):
+    document: dict[str, Any]
+
+
+class FlowCheckOut(BaseModel):
+    valid: bool = Field(description="always true: an invalid flow is a 422 with every error, as for a push")
+    name: str
+    sha256: str = Field(description="what GET /api/v1/flow will show once this document is pushed")
+    warnings: list[str] = Field(description="accepted, but worth a look (e.g. a prompt blind callers cannot use)")
+
+
 class FlowPush(Strict):
     document: dict[str, Any]
     label: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")

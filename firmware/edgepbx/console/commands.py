@@ -110,8 +110,8 @@ class Commands:
             calls = self.calls()
             if not calls:
                 return "no calls"
-            return "\n".join(f"{c['uid']}  from {c['caller']:<16} at {c['node']:<16} {c['mode']:<17} {c['seconds']:5.0f} s"
-                             for c in calls)
+            return "\n".join(f"{c['uid']}  from {c['caller']:<16} at {c['node']:<16} {c['state']:<11} {c['mode']:<17} "
+                             f"{c['seconds']:5.0f} s" for c in calls)
         if what == "lines":
             return f"sip  {box.config.sip.listen}  up  ({box.active_calls()} of {box.config.sip.max_calls} legs)"
         if what == "central":

@@ -78,7 +78,8 @@ class CallSession:
     @property
     def secret_input(self) -> bool:
         """True while keys pressed are a secret (the SIP edge must not log them)."""
-        return self.node.type == "collect" and self.node.secret and self.phase in (Phase.PROMPT, Phase.WAIT)
+        return (self.node.type == "collect" and self.node.secret
+                and self.phase in (Phase.PROMPT, Phase.WAIT, Phase.HELD))
 
     def record_digits(self) -> dict[str, str]:
         """Collected fields as they may be stored: secret values masked."""
