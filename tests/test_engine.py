@@ -320,3 +320,20 @@ def test_keys_pressed_on_hold_at_a_pin_prompt_stay_secret() -> None:
     assert d.session.secret_input
     d.session.handle(CallerHold(True), d.now)
     assert d.session.phase is Phase.HELD and d.session.secret_input   # the edge must not log them
+
+
+def test_a_call_back_reaches_an_agent_only_when_the_person_answering_presses_1() -> None:
+    machine = Driver("callback_call", "en")
+    machine.start()
+    for _ in range(5):                      # an answering machine: prompts end, nothing is pressed
+        machine.done()
+        machine.advance(60.0)
+    assert not [a for a in machine.log if isinstance(a, Forward)]
+    assert machine.session.finished and machine.session.outcome == "completed"
+    assert ("callback_later", "en") in [p for ps in plays(machine.log) for p in ps]
+
+    person = Driver("callback_call", "en")
+    person.start()
+    person.key("1")                         # during the intro: barges in
+    person.done()                           # "transferring"
+    assert [a for a in person.log if isinstance(a, Forward)]

@@ -182,7 +182,8 @@ def test_peak_load_announces_the_wait_and_offers_a_callback(tmp_path: Path) -> N
 
 def test_the_box_calls_outage_callers_back_once_central_returns(tmp_path: Path) -> None:
     port = free_sip_port()
-    phone = Central(tmp_path / "phone" if (tmp_path / "phone").mkdir() is None else tmp_path)  # the caller's phone
+    (tmp_path / "phone").mkdir()
+    phone = Central(tmp_path / "phone", "--dtmf", "1@3")  # the caller's phone: they press 1 to talk to an agent
     box = Box(tmp_path, central=f"sip:queue@127.0.0.1:{port}", language="en",
               central_extra=f'callback_uri = "sip:{{number}}@127.0.0.1:{phone.port}"\ncallback_retry_s = 5.0')
     central = None
@@ -212,6 +213,34 @@ def test_the_box_calls_outage_callers_back_once_central_returns(tmp_path: Path) 
     assert "callback_for=" in headers["x-edgepbx-data"] and "called_at=" in headers["x-edgepbx-data"]
     assert headers["x-edgepbx-path"].startswith("outage_menu,callback_confirm,callback_own")
     assert "calling back" in box.output and "callback 1 to 5550001: connected" in box.output
+
+
+def test_a_voicemail_answering_the_call_back_never_reaches_an_agent(tmp_path: Path) -> None:
+    """Whoever answers the box's call back must press 1 (or say yes) before central is called:
+    an answering machine does not, so no agent is tied up, and the try counts as not confirmed
+    (to be tried again, up to callback_attempts)."""
+    port = free_sip_port()
+    (tmp_path / "voicemail").mkdir()
+    voicemail = Central(tmp_path / "voicemail")       # answers, plays its greeting, presses nothing
+    central = Central(tmp_path, port=port)
+    box = Box(tmp_path, central=f"sip:queue@127.0.0.1:{port}", language="en",
+              central_extra=f'callback_uri = "sip:{{number}}@127.0.0.1:{voicemail.port}"\ncallback_attempts = 1')
+    try:
+        ops = api(box)
+        assert ops.put("/api/v1/mode", json={"mode": "local"}).status_code == 200   # maintenance: answered here
+        subprocess.run([sys.executable, "-m", "edgepbx.tools.call", box.uri, "--dtmf", "1,1", "--wait", "3",
+                        "--gap", "2", "--hold", "6", "--from-user", "5550002"], cwd=tmp_path, check=True,
+                       capture_output=True, timeout=60)
+        assert ops.put("/api/v1/mode", json={"mode": "auto"}).status_code == 200
+        assert ops.put("/api/v1/dialer", json={"enabled": True}).json()["enabled"] is True
+        wait_until(lambda: sqlite3.connect(box.db).execute("SELECT dial_result FROM callbacks").fetchone()[0]
+                   == "not confirmed", 90, "the call back marked not confirmed")
+    finally:
+        assert box.stop() == 0, box.output
+        voicemail.stop()
+        central.stop()
+    assert len(voicemail.calls()) == 1 and central.calls() == []
+    assert "callback 1 to 5550002: not confirmed" in box.output
 
 
 def test_central_can_give_its_wait_in_a_header_on_ringing(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 For each callback request taken during an outage and not yet collected or connected, the box
 dials `[central] callback_uri` (with {number}), says why it is calling and when the caller
-had called, then forwards to central with the original call's IVR context. A try that is
-not answered, or not taken by an agent, is retried after `callback_retry_s`, up to
+had called, and once the person who answers presses 1 forwards to central with
+the original call's IVR context: a voicemail never ties up an agent. A try that is not
+answered, not confirmed, or not taken by an agent is retried after `callback_retry_s`, up to
 `callback_attempts` times. Central may instead collect the requests and call back itself.
 """
 from __future__ import annotations
@@ -20,8 +21,16 @@ from edgepbx.store import Store
 
 log = logging.getLogger("edgepbx.dialer")
 INTRO = {
-    "zh": "您好，这里是回电服务。您在{time}来电时，我们的系统暂时中断。现在为您转接人工服务。",
-    "en": "Hello, this is your call back. You called us at {time}, during a service outage. We are connecting you to an agent now.",
+    "zh": "您好，这里是回电服务。您在{time}来电时，我们的系统暂时中断。",
+    "en": "Hello, this is your call back. You called us at {time}, during a service outage.",
+}
+
+
+DIAL_RESULTS = {   # the callback flow's call outcome → what the dial achieved (only "connected" is final)
+    "forwarded": "connected",
+    "completed": "not confirmed",      # "not now" (2), or nobody pressed 1: a voicemail
+    "abandoned": "hung up",
+    "forward_failed": "agents busy",
 }
 
 
@@ -77,7 +86,7 @@ class CallbackDialer:
             outcome = await self.place_call(uid, self.uri_template.format(number=row["number"]), carried, files)
         finally:
             intro.unlink(missing_ok=True)
-        return "connected" if outcome == "forwarded" else (outcome or "failed")
+        return DIAL_RESULTS.get(outcome or "", outcome or "failed")
 
     def kick(self) -> None:
         """Central is back (or the dialer was just enabled): try now, not at the next tick."""

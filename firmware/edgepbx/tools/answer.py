@@ -6,7 +6,9 @@ when the INVITE arrives. Runs until SIGTERM/SIGINT. `--no-answer` rings without 
 central that does not pick up); `--early-media` rings with 183 and SDP, the tone playing before
 the answer (a queue's music or "your call is important"); `--redirect-to URI` answers 302 Moved
 Temporarily with that Contact (a queue handing the call to an agent's own address); `--transfer-to
-URI@SECONDS` sends REFER that long after answering (an agent's blind transfer); `--hangup-after SECONDS` ends each answered call itself (an agent
+URI@SECONDS` sends REFER that long after answering (an agent's blind transfer); `--dtmf KEYS@SECONDS`
+presses keys (RFC 4733) that long after answering (a person answering the box's call back);
+`--hangup-after SECONDS` ends each answered call itself (an agent
 finishing the call); `--on-hold START-END` holds each answered call from START to END seconds after
 answering (an agent's hold button: a re-INVITE each way, the tone playing on as hold music).
 """
@@ -22,7 +24,7 @@ import pjsua2 as pj
 
 from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint
 from edgepbx.sip.headers import parse_sip_headers
-from edgepbx.tools.options import hold_span
+from edgepbx.tools.options import at_seconds, hold_span
 
 
 def _via_transport(headers: dict[str, str]) -> str:
@@ -41,6 +43,7 @@ class _Call(pj.Call):
         self.hangup_at: float | None = None
         self.hold_at: float | None = None
         self.transfer: tuple[float, str] | None = None   # (when, to whom)
+        self.keys: tuple[float, str] | None = None       # (when, which)
         self.resume_at: float | None = None
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
@@ -95,9 +98,12 @@ class _Account(pj.Account):
             call.answer_at = answered
         if self.args.hangup_after:
             call.hangup_at = answered + self.args.hangup_after
+        if self.args.dtmf:
+            keys, after = self.args.dtmf
+            call.keys = (answered + after, keys)
         if self.args.transfer_to:
-            uri, _, after = self.args.transfer_to.rpartition("@")
-            call.transfer = (answered + float(after), uri)
+            uri, after = self.args.transfer_to
+            call.transfer = (answered + after, uri)
         if self.args.on_hold:
             call.hold_at, call.resume_at = (answered + s for s in self.args.on_hold)
 
@@ -109,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls-log", default="/dev/stdout", help="append one JSON line per call here")
     p.add_argument("--no-answer", action="store_true", help="ring, never answer")
     p.add_argument("--answer-after", type=float, default=0.0, metavar="SECONDS", help="ring this long, then answer")
-    p.add_argument("--transfer-to", metavar="URI@SECONDS", help="REFER each answered call this long after")
+    p.add_argument("--dtmf", type=at_seconds, metavar="KEYS@SECONDS", help="press these keys this long after answering")
+    p.add_argument("--transfer-to", type=at_seconds, metavar="URI@SECONDS", help="REFER each answered call this long after")
     p.add_argument("--redirect-to", metavar="URI", help="answer 302 with this Contact")
     p.add_argument("--early-media", action="store_true", help="ring with 183 and SDP, playing before the answer")
     p.add_argument("--wait-header", type=int, metavar="SECONDS", help="send X-EdgePBX-Wait: SECONDS when ringing")
@@ -139,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                 resume = call_param()
                 resume.opt.flag = pj.PJSUA_CALL_UNHOLD
                 call.reinvite(resume)
+            if call.keys is not None and time.monotonic() >= call.keys[0]:
+                keys, call.keys = call.keys[1], None
+                call.dialDtmf(keys)
             if call.transfer is not None and time.monotonic() >= call.transfer[0]:
                 uri, call.transfer = call.transfer[1], None
                 call.xfer(uri, pj.CallOpParam(True))

@@ -20,7 +20,7 @@ import pjsua2 as pj
 
 from edgepbx.dsp._vector import vector_bytes
 from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint, pcm_format
-from edgepbx.tools.options import hold_span
+from edgepbx.tools.options import at_seconds, hold_span
 
 FIRST_AUDIO_RMS = 200.0  # int16 RMS above line noise: the first prompt has started
 
@@ -115,21 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--from-user", default="1001", help="caller ID user part")
     p.add_argument("--bind", default="127.0.0.1", help="local address")
     p.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
-    p.add_argument("--say", action="append", default=[], metavar="FILE@SECONDS",
+    p.add_argument("--say", action="append", default=[], type=at_seconds, metavar="FILE@SECONDS",
                    help="play a WAV (8 kHz mono 16-bit) into the call, SECONDS after answer")
     p.add_argument("--on-hold", action="append", default=[], type=hold_span, metavar="START-END",
                    help="hold the call from START to END seconds after answer")
     args = p.parse_args(argv)
     holds = sorted(args.on_hold)
     plan = _schedule(args.dtmf.split(","), args.wait, args.gap)
-    speech = []
-    for item in args.say:
-        path, _, at = item.rpartition("@")
-        try:
-            speech.append((float(at), path))
-        except ValueError:
-            raise SystemExit(f"call: --say {item!r}: expected FILE@SECONDS") from None
-    speech.sort()
+    speech = sorted((at, path) for path, at in args.say)
     moments = ([plan[-1][0]] if plan else []) + [t for t, _ in speech] + [end for _, end in holds]
     last = max(moments) if moments else args.wait
 

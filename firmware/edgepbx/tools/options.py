@@ -14,3 +14,15 @@ def hold_span(text: str) -> tuple[float, float]:
     if not 0 <= span[0] < span[1]:
         raise argparse.ArgumentTypeError(f"{text!r}: the call must be resumed after it is held")
     return span
+
+
+def at_seconds(text: str) -> tuple[str, float]:
+    """"1@4" → ("1", 4.0), "sip:x@host@2" → ("sip:x@host", 2.0): something, then when (argparse type)."""
+    what, _, when = text.rpartition("@")
+    try:
+        seconds = float(when)
+    except ValueError:
+        seconds = -1.0
+    if not what or seconds < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected VALUE@SECONDS, e.g. 1@4")
+    return what, seconds
