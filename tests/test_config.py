@@ -39,6 +39,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     ('[ivr]\nlanguage = "fr"\n', "[ivr] language: must be one of zh, en"),
     ('[log]\nlevel = "loud"\n', "[log] level: must be one of"),
     ('[sip]\nlisten = "[::1]:5060"\n', "[sip] listen: SIP takes an IPv4 address"),
+    ('[central]\ncallback_hours = "9-17"\n', "[central] callback_hours: '9' in '9-17' is not a time of day HH:MM"),
     ('[store\npath=1', "not valid TOML"),
 ])
 def test_each_bad_key_is_named(tmp_path: Path, text: str, expected: str) -> None:

@@ -135,7 +135,7 @@ async def run_box(config: Config) -> int:
         return task.session.outcome
 
     dialer = CallbackDialer(store, config.central.callback_uri, config.central.callback_attempts,
-                            config.central.callback_retry_s, place_callback)
+                            config.central.callback_retry_s, place_callback, config.central.callback_hours)
     pin_factory = _pin_factory(config)
     central = CentralService(config, store, router.central_lost, _panel(config, pin_factory), on_back=dialer.kick)
     dialer.central_up = lambda: central.link.routing == "central"

@@ -12,6 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from edgepbx.central.hours import parse_window
+
 LANGUAGES = ("zh", "en")
 TEMPLATES = ("ecommerce", "repair", "finance", "medical")
 SYSTEM_FLOWS = ("outage", "wait", "callback_call", "csat")  # built in, not business choices: survivable mode, peak-load wait
@@ -69,6 +71,7 @@ class CentralSection:
     callback_uri: str = ""          # e.g. "sip:{number}@10.0.0.9": how the box calls callers back
     callback_attempts: int = 3
     callback_retry_s: float = 300.0
+    callback_hours: str = "09:00-20:00"   # local time the box may call people back (central back at 2 a.m.)
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,10 @@ def _validate(config: Config, errors: list[str]) -> None:
     cb = config.central.callback_uri
     if cb and (not cb.startswith(("sip:", "sips:")) or "{number}" not in cb):
         fail("[central] callback_uri", f"must be a sip: URI with {{number}} in it, or empty, got {cb!r}")
+    try:
+        parse_window(config.central.callback_hours)
+    except ValueError as exc:
+        fail("[central] callback_hours", str(exc))
     if not 1 <= config.central.callback_attempts <= 10:
         fail("[central] callback_attempts", f"must be 1..10, got {config.central.callback_attempts}")
     if not 5.0 <= config.central.callback_retry_s <= 86400.0:

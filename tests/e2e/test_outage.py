@@ -185,7 +185,7 @@ def test_the_box_calls_outage_callers_back_once_central_returns(tmp_path: Path) 
     (tmp_path / "phone").mkdir()
     phone = Central(tmp_path / "phone", "--dtmf", "1@3")  # the caller's phone: they press 1 to talk to an agent
     box = Box(tmp_path, central=f"sip:queue@127.0.0.1:{port}", language="en",
-              central_extra=f'callback_uri = "sip:{{number}}@127.0.0.1:{phone.port}"\ncallback_retry_s = 5.0')
+              central_extra=f'callback_uri = "sip:{{number}}@127.0.0.1:{phone.port}"\ncallback_retry_s = 5.0\ncallback_hours = "00:00-24:00"')
     central = None
     try:
         ops = api(box)
@@ -224,7 +224,7 @@ def test_a_voicemail_answering_the_call_back_never_reaches_an_agent(tmp_path: Pa
     voicemail = Central(tmp_path / "voicemail")       # answers, plays its greeting, presses nothing
     central = Central(tmp_path, port=port)
     box = Box(tmp_path, central=f"sip:queue@127.0.0.1:{port}", language="en",
-              central_extra=f'callback_uri = "sip:{{number}}@127.0.0.1:{voicemail.port}"\ncallback_attempts = 1')
+              central_extra=f'callback_uri = "sip:{{number}}@127.0.0.1:{voicemail.port}"\ncallback_attempts = 1\ncallback_hours = "00:00-24:00"')
     try:
         ops = api(box)
         assert ops.put("/api/v1/mode", json={"mode": "local"}).status_code == 200   # maintenance: answered here

@@ -238,3 +238,5 @@ class DialerOut(BaseModel):
     callback_uri: str = Field(description="[central] callback_uri; empty: the box cannot dial out")
     attempts: int
     retry_s: float
+    hours: str = Field(description="[central] callback_hours: local time the box may call people back")
+    in_hours: bool = Field(description="whether it may call now (outside the hours it waits for them)")

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from edgepbx.central.hours import parse_window, within
 from edgepbx.ivr.events import ForwardContext
 from edgepbx.ivr.prompts import synthesise
 from edgepbx.store import Store
@@ -36,9 +37,13 @@ DIAL_RESULTS = {   # the callback flow's call outcome → what the dial achieved
 
 class CallbackDialer:
     def __init__(self, store: Store, uri_template: str, attempts: int, retry_s: float,
-                 place_call: Callable[[str, str, ForwardContext, dict[str, Path]], "asyncio.Future[str | None]"]) -> None:
-        """`place_call(uid, uri, context, prompt_files)` runs the call and returns its outcome."""
+                 place_call: Callable[[str, str, ForwardContext, dict[str, Path]], "asyncio.Future[str | None]"],
+                 hours: str = "00:00-24:00", clock: Callable[[], time.struct_time] = time.localtime) -> None:
+        """`place_call(uid, uri, context, prompt_files)` runs the call and returns its outcome;
+        calls are placed only within `hours` of local time (`clock`)."""
         self.store = store
+        self.hours = parse_window(hours)
+        self.clock = clock
         self.uri_template = uri_template
         self.attempts, self.retry_s = attempts, retry_s
         self.place_call = place_call
@@ -54,10 +59,15 @@ class CallbackDialer:
         await self.store.set_setting("dialer", "on" if enabled else "off")
         self.enabled = enabled
 
+    def in_hours(self) -> bool:
+        return within(self.hours, self.clock())
+
     async def run_once(self) -> int:
         """Dial every callback due now, one at a time; returns how many were connected."""
         if not self.enabled or not self.uri_template or self._busy.locked() or not self.central_up():
             return 0
+        if not self.in_hours():
+            return 0      # the next pass in the window dials
         connected = 0
         async with self._busy:
             for row in await self.store.callbacks_to_dial(self.attempts, self.retry_s, time.time()):
