@@ -180,4 +180,3 @@ def remotely_held(call: pj.Call) -> bool:
     """True while the far end holds the call (its SDP says sendonly or inactive)."""
     info = call.getInfo()
     return any(m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD for m in info.media)
-

@@ -2,15 +2,16 @@
 
 `python -m edgepbx.tools.answer --listen 127.0.0.1:5090 --play hold.wav --calls-log calls.jsonl`
 Each answered call is one JSON line (uri, headers, transport, INVITE size, offered media) written
-when the INVITE arrives. Runs until SIGTERM/SIGINT. `--no-answer` rings without answering (a
-central that does not pick up); `--early-media` rings with 183 and SDP, the tone playing before
-the answer (a queue's music or "your call is important"); `--redirect-to URI` answers 302 Moved
-Temporarily with that Contact (a queue handing the call to an agent's own address); `--transfer-to
-URI@SECONDS` sends REFER that long after answering (an agent's blind transfer); `--dtmf KEYS@SECONDS`
-presses keys (RFC 4733) that long after answering (a person answering the box's call back);
-`--hangup-after SECONDS` ends each answered call itself (an agent
-finishing the call); `--on-hold START-END` holds each answered call from START to END seconds after
-answering (an agent's hold button: a re-INVITE each way, the tone playing on as hold music).
+when the INVITE arrives. Runs until SIGTERM/SIGINT. Each call it gets, it may also act out:
+
+  --no-answer            ring, never answer (a central that does not pick up)
+  --answer-after S       ring S seconds, then answer
+  --early-media          ring with 183 and SDP, the tone playing before the answer (queue music)
+  --redirect-to URI      answer 302 with that Contact (a queue handing the call to an agent)
+  --on-hold A-B          hold from A to B seconds after answering (an agent's hold button)
+  --transfer-to URI@S    REFER S seconds after answering (an agent's blind transfer)
+  --dtmf KEYS@S          press keys (RFC 4733) S seconds after answering (a person called back)
+  --hangup-after S       hang up S seconds after answering (an agent finishing the call)
 """
 from __future__ import annotations
 
@@ -109,7 +110,8 @@ class _Account(pj.Account):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m edgepbx.tools.answer", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m edgepbx.tools.answer", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--listen", default="127.0.0.1:5090")
     p.add_argument("--play", help="WAV to loop to each caller")
     p.add_argument("--calls-log", default="/dev/stdout", help="append one JSON line per call here")
