@@ -197,7 +197,7 @@ def test_show_calls_names_each_call_step_and_state_a_held_one_too(tmp_path: Path
     box = console_box(tmp_path, term)
     set_password(box.config, PASSWORD)
     caller = threading.Thread(target=place_call, args=(box.uri, "2", tmp_path / "heard.wav"),
-                              kwargs={"on_hold": ["4-14"], "hold": 3, "cwd": tmp_path, "from_user": "2002"})
+                              kwargs={"on_hold": ["4-9"], "hold": 2, "cwd": tmp_path, "from_user": "2002"})
     try:
         term.send("\r")
         term.expect("Password: ")
