@@ -15,12 +15,12 @@ from typing import Callable
 from edgepbx.central.link import CentralLink
 from edgepbx.config import Config
 from edgepbx.ivr import events as ivr
-from edgepbx.numbers import forms
 from edgepbx.ivr.engine import CallSession
 from edgepbx.ivr.flow import Flow
 from edgepbx.ivr.prompts import PromptCatalogue
 from edgepbx.ivr.variants import variant_path
 from edgepbx.ivr.voice_examples import VoiceExamples
+from edgepbx.numbers import forms
 from edgepbx.sip import events as sip
 from edgepbx.sip.digits import DigitMerger
 from edgepbx.sip.headers import caller_number, context_headers
