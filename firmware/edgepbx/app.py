@@ -117,6 +117,11 @@ async def run_box(config: Config) -> int:
         await store.close()
         raise
     loop = asyncio.get_running_loop()
+    # Taken over before start-up goes on: a SIGTERM from systemd (or a test) during start-up or
+    # right after the ready line ends the box cleanly instead of killing it mid-write.
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     voice_examples = VoiceExamples(config.ivr.voice_examples)
     for language in VOICE_LANGUAGES:     # loaded now, not on a call's first spoken word
         load_voice_model(language)
@@ -167,13 +172,6 @@ async def run_box(config: Config) -> int:
     redial = loop.create_task(dialer.run(), name="callback-dialer")
     notifier = Notifier()
     watchdog = loop.create_task(notifier.watch(lambda: stack.heartbeat), name="watchdog")
-    sip_at = str(config.sip.listen)
-    if stack.published != config.sip.listen.host:   # bound to every interface: say what SDP carries
-        sip_at += f" (announced as {stack.published})"
-    log.info("edgepbx %s ready: SIP %s %s, API %s, flow %s v%d, central %s, store %s",
-             __version__, "udp+tcp" if config.sip.tcp else "udp", sip_at, api.url,
-             flows.flow.name, flows.current.version, config.central.uri or "none", config.store.path)
-    stop = asyncio.Event()
     restart_reason: list[str] = []
 
     def restart(reason: str) -> None:
@@ -197,9 +195,13 @@ async def run_box(config: Config) -> int:
         front.start()
         panel_task = loop.create_task(front.run(), name="front-panel")
     rollback = _arm_confirm_rollback(config, restart)
+    sip_at = str(config.sip.listen)
+    if stack.published != config.sip.listen.host:   # bound to every interface: say what SDP carries
+        sip_at += f" (announced as {stack.published})"
+    log.info("edgepbx %s ready: SIP %s %s, API %s, flow %s v%d, central %s, store %s",
+             __version__, "udp+tcp" if config.sip.tcp else "udp", sip_at, api.url,
+             flows.flow.name, flows.current.version, config.central.uri or "none", config.store.path)
     notifier.send(f"READY=1\nSTATUS=answering calls on {config.sip.listen}")
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     if rollback is not None:
         rollback.cancel()

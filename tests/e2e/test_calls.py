@@ -1,7 +1,10 @@
 """Real SIP calls over loopback: the box process, a pjsua2 caller process, a pjsua2 central."""
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -226,8 +229,6 @@ def test_an_agents_hold_and_transfer_and_the_callers_hold_keep_the_conversation(
 
 
 def test_bad_config_and_bad_flow_stop_the_box_before_any_port(tmp_path: Path) -> None:
-    import subprocess
-    import sys
     bad = tmp_path / "bad.toml"
     bad.write_text("[sip]\nmax_calls = 1000\n")
     done = subprocess.run([sys.executable, "-m", "edgepbx", "run", "--config", str(bad)],
@@ -244,8 +245,6 @@ def test_bad_config_and_bad_flow_stop_the_box_before_any_port(tmp_path: Path) ->
 def test_a_second_box_on_taken_ports_says_which_and_exits(tmp_path: Path) -> None:
     """Two boxes on one address (a second `make run`, a stale process): the second one names
     the port in one line and exits 1, without a traceback or a hang."""
-    import subprocess
-    import sys
     first = Box(tmp_path)
     try:
         for section, taken in (("sip", f"127.0.0.1:{first.port}"), ("api", f"127.0.0.1:{first.api_port}")):
@@ -279,6 +278,33 @@ def test_a_box_listening_on_every_interface_announces_a_reachable_address(tmp_pa
         assert box.stop() == 0, box.output
     announced = box.output.split(f"SIP udp+tcp 0.0.0.0:{port} (announced as ", 1)[1].split(")", 1)[0]
     assert announced and announced != "0.0.0.0", box.output
+
+
+def test_a_box_stopped_the_moment_it_says_ready_stops_cleanly(tmp_path: Path) -> None:
+    """systemd (or a technician's script) may send SIGTERM as soon as the ready line is out. The
+    box used to take SIGTERM over only after its console and front panel started, after that
+    line, and died of the signal with the store open (exit -15 in about 3 tries of 4). The
+    signal is sent the moment the line is read, three times over."""
+    config = tmp_path / "box.toml"
+    config.write_text(f'[sip]\nlisten = "127.0.0.1:{free_sip_port()}"\n[api]\nlisten = "127.0.0.1:{free_tcp_port()}"\n'
+                      f'[store]\npath = "{tmp_path / "box.db"}"\n[ivr]\nprompts = "{PROMPTS}"\n')
+    for _ in range(3):
+        box = subprocess.Popen([sys.executable, "-u", "-m", "edgepbx", "run", "--config", str(config)], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            lines = []
+            for line in box.stdout:
+                lines.append(line)
+                if "ready:" in line:
+                    box.send_signal(signal.SIGTERM)
+                    break
+            lines.extend(box.stdout)
+            assert box.wait(timeout=30) == 0, "".join(lines)
+            assert lines[-1].rstrip().endswith("stopped"), "".join(lines)
+        finally:
+            if box.poll() is None:
+                box.kill()
+                box.wait()
 
 
 def test_the_directory_knows_a_caller_whichever_way_the_trunk_writes_the_number(tmp_path: Path) -> None:
