@@ -183,7 +183,7 @@ def place_call(uri: str, dtmf: str, record: Path, *, inband: bool = False, sip_i
     for span in on_hold:
         args += ["--on-hold", span]
     done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, f"caller failed: {done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"caller failed ({done.returncode}): {done.stdout}\n{done.stderr}"
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

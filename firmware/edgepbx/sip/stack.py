@@ -24,8 +24,8 @@ from edgepbx.dsp.speechrate import SpeechRate
 from edgepbx.dsp.voicekey import VoiceKeyDecoder
 from edgepbx.fxo.link import LineLink
 from edgepbx.sip import events as ev
-from edgepbx.sip.endpoint import (SipListenError, account_config, call_audio, call_param, create_endpoint, pcm_format,
-                                  remotely_held)
+from edgepbx.sip.endpoint import (SipListenError, account_config, call_audio, call_param, create_endpoint,
+                                  destroy_media, pcm_format, remotely_held)
 from edgepbx.sip.headers import parse_sip_headers
 from edgepbx.sip.hop import ThreadHop
 
@@ -132,7 +132,7 @@ class _Leg:
     answered: bool = False             # a forward leg central has answered (200 OK)
     ended: bool = False
     line: _LinePort | None = None      # an analog call's audio
-    garbage: list[object] = field(default_factory=list)
+    garbage: list[pj.AudioMedia] = field(default_factory=list)  # freed between polls
 
 
 def _media(leg: _Leg) -> pj.AudioMedia | None:
@@ -266,7 +266,9 @@ class SipStack:
             log.exception("hanging up at shutdown")
         for leg in self.legs.values():
             self._stop_recording(leg)
-            leg.player = leg.tap = leg.line = None   # every media port must go before libDestroy
+            for port in (leg.player, leg.tap, leg.line, *leg.garbage):  # all before libDestroy
+                destroy_media(port)
+            leg.player = leg.tap = leg.line = None
             leg.garbage.clear()
         leg = None  # noqa: F841 - the loop variable would keep the last Call alive past libDestroy
         self.legs.clear()
@@ -495,7 +497,8 @@ class SipStack:
         leg.recorder = leg.recording = None
         seconds = time.monotonic() - leg.recording_since
         _disconnect(_media(leg) if not leg.ended else None, recorder)
-        del recorder  # closing the recorder writes the WAV header
+        destroy_media(recorder)  # closing the recorder writes the WAV header
+        del recorder
         try:
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
@@ -534,8 +537,7 @@ class SipStack:
         if leg.ended:
             return
         leg.ended = True
-        self._release_media(leg)
-        leg.garbage.append(leg.line)
+        self._release_media(leg)          # the line's own port goes with the leg
         peer = self.legs.get(leg.peer or "")
         if peer is not None and not peer.ended:
             self._hangup(peer)
@@ -569,8 +571,10 @@ class SipStack:
     def _collect_garbage(self) -> None:
         """Release stopped players and ended calls, outside any pjsua2 callback."""
         for leg in self.legs.values():
+            for port in leg.garbage:
+                destroy_media(port)
             leg.garbage.clear()
         for uid in [uid for uid, leg in self.legs.items() if leg.ended]:
             peer = self.legs.get(self.legs[uid].peer or "")
             if peer is None or peer.ended:  # keep a forwarded pair until both legs are over
-                del self.legs[uid]
+                destroy_media(self.legs.pop(uid).line)

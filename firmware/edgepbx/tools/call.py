@@ -19,7 +19,7 @@ import time
 import pjsua2 as pj
 
 from edgepbx.dsp._vector import vector_bytes
-from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint, pcm_format
+from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint, destroy_media, pcm_format
 from edgepbx.tools.options import at_seconds, hold_span
 
 FIRST_AUDIO_RMS = 200.0  # int16 RMS above line noise: the first prompt has started
@@ -28,9 +28,9 @@ FIRST_AUDIO_RMS = 200.0  # int16 RMS above line noise: the first prompt has star
 class _Ear(pj.AudioMediaPort):
     """Notes when the first audible frame arrives (clock thread: no pjsua2 calls).
 
-    The bridge keeps calling a port after the call has gone, until the port is destroyed,
-    also while the garbage collector takes the object apart: the callback must never raise
-    (an exception there keeps the object alive past libDestroy), hence the class default."""
+    The bridge keeps calling a port after the call has gone, until the port is destroyed
+    (`destroy_media`): the callback must never raise (an exception there keeps the object
+    alive past libDestroy), hence the class default."""
 
     first_audio: float | None = None
 
@@ -221,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             "rx_jitter_ms": jitter,
         }
     finally:
-        recorder = tones = ear = player = None  # every media port must go before libDestroy
+        for port in (recorder, tones, ear, *voices):   # every media port must go before libDestroy
+            destroy_media(port)
+        recorder = tones = ear = player = None
         voices.clear()
         del call, account
         import gc
