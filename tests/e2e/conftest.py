@@ -1,3 +1,4 @@
+import os
 from typing import Iterator
 
 import pytest
@@ -6,6 +7,10 @@ from edgepbx.config import SYSTEM_FLOWS, TEMPLATES
 from edgepbx.ivr.flow import load_flow
 from edgepbx.ivr.prompts import PromptCatalogue
 from tests.e2e.support import PROMPTS, STARTED
+
+# A child that crashes in pjsua2 (box, caller, stand-in central) prints where, instead of
+# leaving a failed test with nothing but an exit code.
+os.environ["PYTHONFAULTHANDLER"] = "1"
 
 
 @pytest.fixture(scope="session", autouse=True)
