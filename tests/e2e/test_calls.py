@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -305,6 +306,44 @@ def test_a_box_stopped_the_moment_it_says_ready_stops_cleanly(tmp_path: Path) ->
             if box.poll() is None:
                 box.kill()
                 box.wait()
+
+
+def _sip_request(port: int, method: str, uri: str, extra: str = "") -> str:
+    """One request over UDP from a raw socket; the first response's text ("" if none in 3 s)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(3.0)
+        here = sock.getsockname()[1]
+        sock.sendto((f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{here};branch=z9hG4bK-{method}-{here}\r\n"
+                     f"Max-Forwards: 70\r\nFrom: <sip:tech@127.0.0.1>;tag=t1\r\nTo: <sip:tech@127.0.0.1>\r\n"
+                     f"Call-ID: {method}-{here}@127.0.0.1\r\nCSeq: 1 {method}\r\nContact: <sip:tech@127.0.0.1:{here}>\r\n"
+                     f"{extra}Content-Length: 0\r\n\r\n").encode(), ("127.0.0.1", port))
+        try:
+            return sock.recv(8192).decode()
+        except socket.timeout:
+            return ""
+
+
+def test_a_softphone_that_registers_first_is_told_at_once_and_presence_is_refused(tmp_path: Path) -> None:
+    """Most softphones REGISTER before anything else. The box is not a registrar, and used to
+    leave the REGISTER (and PUBLISH, and unknown methods) unanswered: the phone retried for
+    32 s and showed a timeout. Now 405 with the methods it allows (RFC 3261 8.2.1), and the
+    log says to call without registering. A presence SUBSCRIBE was accepted, with NOTIFYs sent
+    to whatever Contact it gave; now 403."""
+    box = Box(tmp_path)
+    try:
+        for method in ("REGISTER", "PUBLISH"):
+            answer = _sip_request(box.port, method, f"sip:127.0.0.1:{box.port}", "Expires: 60\r\n")
+            status = answer.split("\r\n", 1)[0]
+            allow = [line for line in answer.split("\r\n") if line.startswith("Allow:")]
+            assert status == "SIP/2.0 405 Method Not Allowed", answer
+            assert allow and "INVITE" in allow[0] and "REGISTER" not in allow[0], answer
+        answer = _sip_request(box.port, "SUBSCRIBE", f"sip:ivr@127.0.0.1:{box.port}", "Event: presence\r\nExpires: 60\r\n")
+        assert answer.startswith("SIP/2.0 403 "), answer
+        assert _sip_request(box.port, "OPTIONS", f"sip:ivr@127.0.0.1:{box.port}").startswith("SIP/2.0 200 OK")
+    finally:
+        assert box.stop() == 0, box.output
+    assert "SIP REGISTER answered 405 (not a registrar: call the box without registering)" in box.output
 
 
 def test_the_directory_knows_a_caller_whichever_way_the_trunk_writes_the_number(tmp_path: Path) -> None:

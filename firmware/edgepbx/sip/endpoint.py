@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import pjsua2 as pj
 
+from edgepbx.sip.unhandled import answer_unhandled_requests
+
 CLOCK_RATE = 8000
 log = logging.getLogger("edgepbx.sip")
 
@@ -107,6 +109,7 @@ def _start(ep: pj.Endpoint, host: str, port: int, max_calls: int, tcp: bool,
         cfg.medConfig.jbDiscardAlgo = pj.PJMEDIA_JB_DISCARD_NONE
     ep.libInit(cfg)
     _keep_requests_on_their_transport()
+    answer_unhandled_requests()
     tcfg = pj.TransportConfig()
     tcfg.port = port
     tcfg.boundAddress = host

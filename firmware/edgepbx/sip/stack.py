@@ -197,6 +197,12 @@ class _Account(pj.Account):
         except Exception:  # noqa: BLE001
             log.exception("incoming call handler")
 
+    def onIncomingSubscribe(self, prm: pj.OnIncomingSubscribeParam) -> None:  # noqa: N802
+        """pjsua would accept anyone's presence subscription and send NOTIFYs to whatever
+        Contact it named, keeping state per subscriber: the box publishes no presence."""
+        prm.code = pj.PJSIP_SC_FORBIDDEN
+        prm.reason = "No presence here"
+
 
 class SipStack:
     """Start with `start()` (blocks until listening or raises), stop with `stop()`."""

@@ -1,0 +1,117 @@
+"""Answers the SIP requests no pjsua module takes: 405 with the methods this endpoint allows.
+
+RFC 3261 8.2.1 asks a UAS to answer a method it does not support with 405 and an Allow header.
+pjsua leaves that to the application (its own demo app does it), and pjsua2 exposes no way to,
+so a REGISTER (every softphone's first request, unless told not to register), a PUBLISH or an
+unknown method got no answer: the client retransmitted for 32 s and then showed a timeout.
+
+Registered as a pjsip module at the lowest priority through ctypes, with the layouts of
+pjproject 2.17 (sip_module.h: pjsip_module; sip_types.h/sip_msg.h: a header list starts with
+the prev/next pointers). Runs in the thread that polls the endpoint.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+
+import pjsua2 as pj
+
+log = logging.getLogger("edgepbx.sip")
+_PRIORITY = 64 + 99          # PJSIP_MOD_PRIORITY_APPLICATION + 99: after every other module
+_METHOD_NOT_ALLOWED = 405
+
+
+class _PjStr(ctypes.Structure):
+    _fields_ = [("ptr", ctypes.c_char_p), ("slen", ctypes.c_ssize_t)]
+
+
+_ON_RX = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+
+
+class _Module(ctypes.Structure):
+    _fields_ = [("prev", ctypes.c_void_p), ("next", ctypes.c_void_p), ("name", _PjStr), ("id", ctypes.c_int),
+                ("priority", ctypes.c_int), ("load", ctypes.c_void_p), ("start", ctypes.c_void_p),
+                ("stop", ctypes.c_void_p), ("unload", ctypes.c_void_p), ("on_rx_request", _ON_RX),
+                ("on_rx_response", ctypes.c_void_p), ("on_tx_request", ctypes.c_void_p),
+                ("on_tx_response", ctypes.c_void_p), ("on_tsx_state", ctypes.c_void_p)]
+
+
+class _ListHead(ctypes.Structure):
+    """A header list's head: only its prev/next pointers are read."""
+    _fields_ = [("prev", ctypes.c_void_p), ("next", ctypes.c_void_p)]
+
+
+class _Answerer:
+    """Holds every object pjsip points at for as long as the endpoint lives."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        self.lib = lib
+        for name, restype in (("pjsua_get_pjsip_endpt", ctypes.c_void_p), ("pjsip_rx_data_get_info", ctypes.c_char_p),
+                              ("pjsip_endpt_get_capability", ctypes.c_void_p), ("pjsip_hdr_clone", ctypes.c_void_p),
+                              ("pjsua_pool_create", ctypes.c_void_p), ("pjsip_endpt_respond_stateless", ctypes.c_int),
+                              ("pjsip_endpt_register_module", ctypes.c_int)):
+            getattr(lib, name).restype = restype
+        lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
+        lib.pjsip_endpt_get_capability.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        lib.pjsip_hdr_clone.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        lib.pjsua_pool_create.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]
+        lib.pjsip_endpt_respond_stateless.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                                                      ctypes.c_void_p, ctypes.c_void_p]
+        lib.pjsip_endpt_register_module.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        self.endpt = lib.pjsua_get_pjsip_endpt()
+        self.pool = lib.pjsua_pool_create(b"edgepbx-405", 512, 512)
+        self.allow = _ListHead()
+        self.allow_ready = False
+        self.name = b"edgepbx-unhandled"
+        self.callback = _ON_RX(self.on_rx_request)
+        self.module = _Module(name=_PjStr(self.name, len(self.name)), id=-1, priority=_PRIORITY,
+                              on_rx_request=self.callback)
+
+    def register(self) -> None:
+        status = self.lib.pjsip_endpt_register_module(self.endpt, ctypes.byref(self.module))
+        if status != 0:
+            raise RuntimeError(f"pjsip_endpt_register_module: status {status}")
+
+    def _allow_list(self) -> ctypes.c_void_p:
+        """The endpoint's Allow header (every method some module takes), cloned once into a
+        list of its own: by the first request every module has registered its methods."""
+        if not self.allow_ready:
+            head = ctypes.addressof(self.allow)
+            allow = self.lib.pjsip_endpt_get_capability(self.endpt, pj.PJSIP_H_ALLOW, None)
+            if allow:
+                clone = self.lib.pjsip_hdr_clone(self.pool, allow)
+                links = ctypes.cast(clone, ctypes.POINTER(ctypes.c_void_p))
+                links[0] = links[1] = head
+                self.allow.prev = self.allow.next = clone
+            else:
+                self.allow.prev = self.allow.next = head
+            self.allow_ready = True
+        return ctypes.addressof(self.allow)
+
+    def on_rx_request(self, rdata: int) -> int:
+        try:
+            info = (self.lib.pjsip_rx_data_get_info(rdata) or b"").decode("ascii", "replace")
+            method = info.removeprefix("Request msg ").split("/", 1)[0]
+            if method == "ACK":
+                return 1                        # never answered (RFC 3261 17.2.1)
+            self.lib.pjsip_endpt_respond_stateless(self.endpt, rdata, _METHOD_NOT_ALLOWED, None,
+                                                   self._allow_list(), None)
+            why = "not a registrar: call the box without registering" if method == "REGISTER" else "not supported"
+            log.info("SIP %s answered 405 (%s)", method, why)
+            return 1
+        except Exception:  # noqa: BLE001 - nothing may leave a ctypes callback
+            return 0
+
+
+_ANSWERERS: list[_Answerer] = []   # one per endpoint this process creates; pjsip keeps pointers
+
+
+def answer_unhandled_requests() -> None:
+    """Call after libInit, on the thread that polls the endpoint."""
+    try:
+        answerer = _Answerer(ctypes.CDLL(pj._pjsua2.__file__))
+        answerer.register()
+    except (OSError, AttributeError, RuntimeError) as exc:   # a binding built elsewhere
+        log.warning("unsupported SIP requests will go unanswered: %s", exc)
+        return
+    _ANSWERERS.append(answerer)
