@@ -243,6 +243,13 @@ def test_bad_config_and_bad_flow_stop_the_box_before_any_port(tmp_path: Path) ->
     assert done.returncode == 2 and "main.prompt: required" in done.stderr, done.stderr
 
 
+def _bare_config(path: Path, sip: str, api: str, store: Path) -> Path:
+    """A box config with only its addresses, store and prompts (for start-up tests without Box)."""
+    path.write_text(f'[sip]\nlisten = "{sip}"\n[api]\nlisten = "{api}"\n'
+                    f'[store]\npath = "{store}"\n[ivr]\nprompts = "{PROMPTS}"\n')
+    return path
+
+
 def test_a_second_box_on_taken_ports_says_which_and_exits(tmp_path: Path) -> None:
     """Two boxes on one address (a second `make run`, a stale process): the second one names
     the port in one line and exits 1, without a traceback or a hang."""
@@ -251,9 +258,7 @@ def test_a_second_box_on_taken_ports_says_which_and_exits(tmp_path: Path) -> Non
         for section, taken in (("sip", f"127.0.0.1:{first.port}"), ("api", f"127.0.0.1:{first.api_port}")):
             other = {"sip": f"127.0.0.1:{free_sip_port()}", "api": f"127.0.0.1:{free_tcp_port()}"}
             other[section] = taken
-            config = tmp_path / f"second-{section}.toml"
-            config.write_text(f'[sip]\nlisten = "{other["sip"]}"\n[api]\nlisten = "{other["api"]}"\n'
-                              f'[store]\npath = "{tmp_path / "second.db"}"\n[ivr]\nprompts = "{PROMPTS}"\n')
+            config = _bare_config(tmp_path / f"second-{section}.toml", other["sip"], other["api"], tmp_path / "second.db")
             done = subprocess.run([sys.executable, "-m", "edgepbx", "run", "--config", str(config)],
                                   capture_output=True, text=True, timeout=60, cwd=tmp_path)
             assert done.returncode == 1, done.stderr
@@ -269,9 +274,7 @@ def test_a_box_listening_on_every_interface_announces_a_reachable_address(tmp_pa
     address is not loopback."""
     from tests.e2e.support import Proc
     port = free_sip_port()
-    config = tmp_path / "any.toml"
-    config.write_text(f'[sip]\nlisten = "0.0.0.0:{port}"\n[api]\nlisten = "127.0.0.1:{free_tcp_port()}"\n'
-                      f'[store]\npath = "{tmp_path / "box.db"}"\n[ivr]\nprompts = "{PROMPTS}"\n')
+    config = _bare_config(tmp_path / "any.toml", f"0.0.0.0:{port}", f"127.0.0.1:{free_tcp_port()}", tmp_path / "box.db")
     box = Proc(["-m", "edgepbx", "run", "--config", str(config)], cwd=tmp_path)
     try:
         box.wait_for("ready:")
@@ -286,9 +289,8 @@ def test_a_box_stopped_the_moment_it_says_ready_stops_cleanly(tmp_path: Path) ->
     box used to take SIGTERM over only after its console and front panel started, after that
     line, and died of the signal with the store open (exit -15 in about 3 tries of 4). The
     signal is sent the moment the line is read, three times over."""
-    config = tmp_path / "box.toml"
-    config.write_text(f'[sip]\nlisten = "127.0.0.1:{free_sip_port()}"\n[api]\nlisten = "127.0.0.1:{free_tcp_port()}"\n'
-                      f'[store]\npath = "{tmp_path / "box.db"}"\n[ivr]\nprompts = "{PROMPTS}"\n')
+    config = _bare_config(tmp_path / "box.toml", f"127.0.0.1:{free_sip_port()}", f"127.0.0.1:{free_tcp_port()}",
+                          tmp_path / "box.db")
     for _ in range(3):
         box = subprocess.Popen([sys.executable, "-u", "-m", "edgepbx", "run", "--config", str(config)], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

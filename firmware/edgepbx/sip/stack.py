@@ -504,7 +504,6 @@ class SipStack:
         seconds = time.monotonic() - leg.recording_since
         _disconnect(_media(leg) if not leg.ended else None, recorder)
         destroy_media(recorder)  # closing the recorder writes the WAV header
-        del recorder
         try:
             with open(path, "rb") as f:
                 os.fsync(f.fileno())

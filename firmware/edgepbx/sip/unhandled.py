@@ -60,8 +60,7 @@ class _Answerer:
         lib.pjsip_endpt_register_module.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         self.endpt = lib.pjsua_get_pjsip_endpt()
         self.pool = lib.pjsua_pool_create(b"edgepbx-405", 512, 512)
-        self.allow = _ListHead()
-        self.allow_ready = False
+        self.allow = _ListHead()       # filled at the first request (next stays NULL until then)
         self.name = b"edgepbx-unhandled"
         self.callback = _ON_RX(self.on_rx_request)
         self.module = _Module(name=_PjStr(self.name, len(self.name)), id=-1, priority=_PRIORITY,
@@ -72,10 +71,10 @@ class _Answerer:
         if status != 0:
             raise RuntimeError(f"pjsip_endpt_register_module: status {status}")
 
-    def _allow_list(self) -> ctypes.c_void_p:
+    def _allow_list(self) -> int:
         """The endpoint's Allow header (every method some module takes), cloned once into a
         list of its own: by the first request every module has registered its methods."""
-        if not self.allow_ready:
+        if not self.allow.next:
             head = ctypes.addressof(self.allow)
             allow = self.lib.pjsip_endpt_get_capability(self.endpt, pj.PJSIP_H_ALLOW, None)
             if allow:
@@ -85,7 +84,6 @@ class _Answerer:
                 self.allow.prev = self.allow.next = clone
             else:
                 self.allow.prev = self.allow.next = head
-            self.allow_ready = True
         return ctypes.addressof(self.allow)
 
     def on_rx_request(self, rdata: int) -> int:
