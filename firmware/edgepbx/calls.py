@@ -28,6 +28,7 @@ from edgepbx.sip.hop import ThreadHop
 from edgepbx.store import CallRecord, DirectoryEntry, Store
 
 log = logging.getLogger("edgepbx.call")
+_CANCELLED = 487          # the caller gave up while it rang (CANCEL): they hung up
 
 
 @dataclass
@@ -142,7 +143,12 @@ class CallTask:
                 raise _Ended
 
     def _ended(self, event: sip.CallEnded) -> None:
-        self.cause = "box hung up" if self._hung_up_by_box else f"caller hung up ({event.code} {event.cause})"
+        if self._hung_up_by_box:
+            self.cause = "box hung up"
+        elif event.code >= 300 and event.code != _CANCELLED:     # refused by the stack, or its ACK never came
+            self.cause = f"not connected ({event.code} {event.cause})"
+        else:
+            self.cause = f"caller hung up ({event.code} {event.cause})"
         self.session.handle(ivr.CallerHungUp(), 0.0)
 
     async def _on_event(self, event: object, now: float) -> None:

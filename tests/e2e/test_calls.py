@@ -310,8 +310,12 @@ def test_a_box_stopped_the_moment_it_says_ready_stops_cleanly(tmp_path: Path) ->
                 box.wait()
 
 
-def _sip_request(port: int, method: str, uri: str, extra: str = "") -> str:
-    """One request over UDP from a raw socket; the first response's text ("" if none in 3 s)."""
+def _sip_request(port: int, method: str, uri: str, extra: str = "", sdp: str = "") -> str:
+    """One request over UDP from a raw socket; the first final response's text ("" if none in
+    3 s). With `sdp` (media lines), the body is an SDP offer from 127.0.0.1."""
+    body = f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{sdp}" if sdp else ""
+    if body:
+        extra += "Content-Type: application/sdp\r\n"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(3.0)
@@ -319,9 +323,12 @@ def _sip_request(port: int, method: str, uri: str, extra: str = "") -> str:
         sock.sendto((f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{here};branch=z9hG4bK-{method}-{here}\r\n"
                      f"Max-Forwards: 70\r\nFrom: <sip:tech@127.0.0.1>;tag=t1\r\nTo: <sip:tech@127.0.0.1>\r\n"
                      f"Call-ID: {method}-{here}@127.0.0.1\r\nCSeq: 1 {method}\r\nContact: <sip:tech@127.0.0.1:{here}>\r\n"
-                     f"{extra}Content-Length: 0\r\n\r\n").encode(), ("127.0.0.1", port))
+                     f"{extra}Content-Length: {len(body)}\r\n\r\n{body}").encode(), ("127.0.0.1", port))
         try:
-            return sock.recv(8192).decode()
+            while True:
+                answer = sock.recv(8192).decode()
+                if not answer.startswith("SIP/2.0 1"):
+                    return answer
         except socket.timeout:
             return ""
 
@@ -346,6 +353,35 @@ def test_a_softphone_that_registers_first_is_told_at_once_and_presence_is_refuse
     finally:
         assert box.stop() == 0, box.output
     assert "SIP REGISTER answered 405 (not a registrar: call the box without registering)" in box.output
+
+
+def test_an_invite_the_stack_refuses_is_logged_with_the_caller_and_the_reason(tmp_path: Path) -> None:
+    """pjsua refuses an INVITE it cannot take (a G.729-only gateway, an SRTP-only phone, an
+    extension the caller requires, a short session timer) before the box hears of the call:
+    the log used to say nothing, and the technician commissioning a gateway had no trace."""
+    box = Box(tmp_path)
+    pcmu = "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    try:
+        uri = f"sip:ivr@127.0.0.1:{box.port}"
+        g729 = _sip_request(box.port, "INVITE", uri, sdp="m=audio 40000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n")
+        srtp = _sip_request(box.port, "INVITE", uri, sdp="m=audio 40000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+                            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n")
+        extension = _sip_request(box.port, "INVITE", uri, "Require: foo\r\n", sdp=pcmu)
+        timer = _sip_request(box.port, "INVITE", uri, "Supported: timer\r\nSession-Expires: 60\r\n", sdp=pcmu)
+    finally:
+        assert box.stop() == 0, box.output
+    assert g729.startswith("SIP/2.0 488 ") and srtp.startswith("SIP/2.0 488 "), (g729, srtp)
+    assert extension.startswith("SIP/2.0 420 ") and timer.startswith("SIP/2.0 422 "), (extension, timer)
+    lines = [line.split("WARNING ", 1)[1] for line in box.output.splitlines() if "refused:" in line]
+    no_audio = "no audio the box takes: G.711 (PCMU, PCMA) over RTP/AVP, no SRTP, no other codec"
+    assert lines[0] == f"SIP INVITE from tech refused: 488 Not Acceptable Here ({no_audio}; No suitable codec for remote offer (PJMEDIA_SDPNEG_NOANSCODEC))"
+    assert lines[1] == f"SIP INVITE from tech refused: 488 Not Acceptable Here ({no_audio})"
+    assert lines[2] == "SIP INVITE from tech refused: 420 Bad Extension (the caller requires a SIP extension the box lacks; unsupported: foo)"
+    assert lines[3].startswith("SIP INVITE from tech refused: 422 Session Interval Too Small (") and "Min-SE 90 s" in lines[3]
+    assert len(lines) == 4, lines
+    db = sqlite3.connect(box.db)
+    causes = [cause for (cause,) in db.execute("SELECT hangup_cause FROM calls")]
+    assert causes == ["not connected (422 Session Interval Too Small)"], causes   # pjsua told the box of this one
 
 
 def test_the_directory_knows_a_caller_whichever_way_the_trunk_writes_the_number(tmp_path: Path) -> None:

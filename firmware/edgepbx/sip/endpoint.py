@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pjsua2 as pj
 
+from edgepbx.sip.refusals import log_refused_invites
 from edgepbx.sip.unhandled import answer_unhandled_requests
 
 CLOCK_RATE = 8000
@@ -110,6 +111,7 @@ def _start(ep: pj.Endpoint, host: str, port: int, max_calls: int, tcp: bool,
     ep.libInit(cfg)
     _keep_requests_on_their_transport()
     answer_unhandled_requests()
+    log_refused_invites()
     tcfg = pj.TransportConfig()
     tcfg.port = port
     tcfg.boundAddress = host

@@ -5,9 +5,8 @@ pjsua leaves that to the application (its own demo app does it), and pjsua2 expo
 so a REGISTER (every softphone's first request, unless told not to register), a PUBLISH or an
 unknown method got no answer: the client retransmitted for 32 s and then showed a timeout.
 
-Registered as a pjsip module at the lowest priority through ctypes, with the layouts of
-pjproject 2.17 (sip_module.h: pjsip_module; sip_types.h/sip_msg.h: a header list starts with
-the prev/next pointers). Runs in the thread that polls the endpoint.
+A pjsip module at the lowest priority (edgepbx.sip.pjsip_module); a header list is read with
+pjproject 2.17's layout (sip_types.h/sip_msg.h: it starts with the prev/next pointers).
 """
 from __future__ import annotations
 
@@ -16,24 +15,10 @@ import logging
 
 import pjsua2 as pj
 
+from edgepbx.sip.pjsip_module import ON_RX, PRIORITY_LAST, Module, PjStr, binding, register
+
 log = logging.getLogger("edgepbx.sip")
-_PRIORITY = 64 + 99          # PJSIP_MOD_PRIORITY_APPLICATION + 99: after every other module
 _METHOD_NOT_ALLOWED = 405
-
-
-class _PjStr(ctypes.Structure):
-    _fields_ = [("ptr", ctypes.c_char_p), ("slen", ctypes.c_ssize_t)]
-
-
-_ON_RX = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
-
-
-class _Module(ctypes.Structure):
-    _fields_ = [("prev", ctypes.c_void_p), ("next", ctypes.c_void_p), ("name", _PjStr), ("id", ctypes.c_int),
-                ("priority", ctypes.c_int), ("load", ctypes.c_void_p), ("start", ctypes.c_void_p),
-                ("stop", ctypes.c_void_p), ("unload", ctypes.c_void_p), ("on_rx_request", _ON_RX),
-                ("on_rx_response", ctypes.c_void_p), ("on_tx_request", ctypes.c_void_p),
-                ("on_tx_response", ctypes.c_void_p), ("on_tsx_state", ctypes.c_void_p)]
 
 
 class _ListHead(ctypes.Structure):
@@ -48,8 +33,7 @@ class _Answerer:
         self.lib = lib
         for name, restype in (("pjsua_get_pjsip_endpt", ctypes.c_void_p), ("pjsip_rx_data_get_info", ctypes.c_char_p),
                               ("pjsip_endpt_get_capability", ctypes.c_void_p), ("pjsip_hdr_clone", ctypes.c_void_p),
-                              ("pjsua_pool_create", ctypes.c_void_p), ("pjsip_endpt_respond_stateless", ctypes.c_int),
-                              ("pjsip_endpt_register_module", ctypes.c_int)):
+                              ("pjsua_pool_create", ctypes.c_void_p), ("pjsip_endpt_respond_stateless", ctypes.c_int)):
             getattr(lib, name).restype = restype
         lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
         lib.pjsip_endpt_get_capability.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
@@ -57,19 +41,13 @@ class _Answerer:
         lib.pjsua_pool_create.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]
         lib.pjsip_endpt_respond_stateless.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
                                                       ctypes.c_void_p, ctypes.c_void_p]
-        lib.pjsip_endpt_register_module.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         self.endpt = lib.pjsua_get_pjsip_endpt()
         self.pool = lib.pjsua_pool_create(b"edgepbx-405", 512, 512)
         self.allow = _ListHead()       # filled at the first request (next stays NULL until then)
         self.name = b"edgepbx-unhandled"
-        self.callback = _ON_RX(self.on_rx_request)
-        self.module = _Module(name=_PjStr(self.name, len(self.name)), id=-1, priority=_PRIORITY,
-                              on_rx_request=self.callback)
-
-    def register(self) -> None:
-        status = self.lib.pjsip_endpt_register_module(self.endpt, ctypes.byref(self.module))
-        if status != 0:
-            raise RuntimeError(f"pjsip_endpt_register_module: status {status}")
+        self.callback = ON_RX(self.on_rx_request)
+        self.module = Module(name=PjStr(self.name, len(self.name)), id=-1, priority=PRIORITY_LAST,
+                             on_rx_request=self.callback)
 
     def _allow_list(self) -> int:
         """The endpoint's Allow header (every method some module takes), cloned once into a
@@ -107,8 +85,8 @@ _ANSWERERS: list[_Answerer] = []   # one per endpoint this process creates; pjsi
 def answer_unhandled_requests() -> None:
     """Call after libInit, on the thread that polls the endpoint."""
     try:
-        answerer = _Answerer(ctypes.CDLL(pj._pjsua2.__file__))
-        answerer.register()
+        answerer = _Answerer(binding())
+        register(answerer.lib, answerer.module)
     except (OSError, AttributeError, RuntimeError) as exc:   # a binding built elsewhere
         log.warning("unsupported SIP requests will go unanswered: %s", exc)
         return
