@@ -167,17 +167,17 @@ def write_wav(path: Path, pcm: np.ndarray, rate: int = 8000) -> None:
         w.writeframes(pcm.astype("<i2").tobytes())
 
 
-def place_call(uri: str, dtmf: str, record: Path, *, inband: bool = False, sip_info: bool = False,
+def place_call(uri: str, dtmf: str, record: Path, *, inband: bool = False, sip_info: str | None = None,
                wait: float = 2.0, gap: float = 1.5, hold: float = 4.0, cwd: Path, say: list[tuple[Path, float]] = (),
                from_user: str = "1001", on_hold: list[str] = ()) -> dict:
-    """One call by the caller tool: keys (`dtmf`), WAVs spoken at given seconds (`say`), holds
-    ("START-END" seconds after answer)."""
+    """One call by the caller tool: keys (`dtmf`; `sip_info` names a SIP INFO body style),
+    WAVs spoken at given seconds (`say`), holds ("START-END" seconds after answer)."""
     args = [sys.executable, "-m", "edgepbx.tools.call", uri, "--dtmf", dtmf, "--record", str(record),
             "--wait", str(wait), "--gap", str(gap), "--hold", str(hold), "--from-user", from_user]
     if inband:
         args.append("--inband")
     if sip_info:
-        args.append("--sip-info")
+        args += ["--sip-info", sip_info]
     for path, at in say:
         args += ["--say", f"{path}@{at}"]
     for span in on_hold:

@@ -6,6 +6,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -175,14 +176,26 @@ def test_forward_goes_by_the_transport_the_central_uri_names(tmp_path: Path, cen
 
 
 def test_keys_sent_as_sip_info_navigate_like_rfc4733(tmp_path: Path) -> None:
+    """The three SIP INFO bodies phones and gateways send, one call each at once:
+    application/dtmf-relay with the key; the same with the key's event code (`Signal=10` for *,
+    which pjsua read as key 1); application/dtmf with the event code (which pjsua answered
+    500 and dropped: here # = 11 ends the order number)."""
     box = Box(tmp_path)
+    keys = {"relay": "2,1", "relay-code": "*", "dtmf": "2,1,1,2,3,4,5,6,#"}
     try:
-        result = place_call(box.uri, "2,1", tmp_path / "heard.wav", sip_info=True, hold=3, cwd=tmp_path)
+        with ThreadPoolExecutor(len(keys)) as pool:
+            results = dict(zip(keys, pool.map(
+                lambda style: place_call(box.uri, keys[style], tmp_path / f"{style}.wav", sip_info=style, hold=3,
+                                         cwd=tmp_path), keys)))
     finally:
         assert box.stop() == 0, box.output
-    assert result["answered"] and result["keys_sent"] == 2
-    heard_in_order(tmp_path / "heard.wav", [("ecom_language", "zh"), ("ecom_main", "en"), ("ecom_enter_order", "en")])
-    assert "key 2 (sip_info)" in box.output and "key 1 (sip_info)" in box.output
+    for style, result in results.items():
+        assert result["answered"] and result["keys_sent"] == len(keys[style].split(",")), (style, result)
+    heard_in_order(tmp_path / "relay.wav", [("ecom_language", "zh"), ("ecom_main", "en"), ("ecom_enter_order", "en")])
+    heard_in_order(tmp_path / "dtmf.wav", [("ecom_main", "en"), ("ecom_enter_order", "en"), ("ecom_order_info", "en")])
+    assert "now in visually_impaired mode (pressed * at the greeting)" in box.output
+    assert box.output.count("key * (sip_info)") == 1 and box.output.count("key # (sip_info)") == 1
+    assert box.output.count("key 2 (sip_info)") == 3 and box.output.count("key 1 (sip_info)") == 3
 
 
 def test_a_caller_who_holds_the_box_is_asked_again_on_return_and_keys_still_work(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ is called on the thread that polls the endpoint (or sends): its callbacks must n
 from __future__ import annotations
 
 import ctypes
+import functools
 
 import pjsua2 as pj
 
@@ -29,17 +30,38 @@ class Module(ctypes.Structure):
                 ("on_tx_response", ON_TX), ("on_tsx_state", ctypes.c_void_p)]
 
 
+@functools.cache
 def binding() -> ctypes.CDLL:
     """The pjsua2 extension, which links pjsip statically: its pjsip symbols are the live ones."""
-    return ctypes.CDLL(pj._pjsua2.__file__)
-
-
-def register(lib: ctypes.CDLL, module: Module) -> None:
-    """Adds `module` to the running endpoint (after libInit). The caller keeps `module` and
-    its callbacks alive for as long as the endpoint lives: pjsip keeps pointers to them."""
+    lib = ctypes.CDLL(pj._pjsua2.__file__)
     lib.pjsua_get_pjsip_endpt.restype = ctypes.c_void_p
     lib.pjsip_endpt_register_module.restype = ctypes.c_int
     lib.pjsip_endpt_register_module.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.pjsip_endpt_create_response.restype = ctypes.c_int
+    lib.pjsip_endpt_create_response.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                                                ctypes.POINTER(ctypes.c_void_p)]
+    lib.pjsip_tsx_send_msg.restype = ctypes.c_int
+    lib.pjsip_tsx_send_msg.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    return lib
+
+
+def register(module: Module) -> None:
+    """Adds `module` to the running endpoint (after libInit). The caller keeps `module` and
+    its callbacks alive for as long as the endpoint lives: pjsip keeps pointers to them."""
+    lib = binding()
     status = lib.pjsip_endpt_register_module(lib.pjsua_get_pjsip_endpt(), ctypes.byref(module))
     if status != 0:
         raise RuntimeError(f"pjsip_endpt_register_module: status {status}")
+
+
+def respond_in_transaction(rdata: int, tsx: int, code: int) -> None:
+    """Answers the request `rdata` in its server transaction `tsx` (pointers as pjsua2 gives
+    them: SipRxData.pjRxData, SipTransaction.pjTransaction). Once answered, pjsua and the
+    dialog leave the request alone: they act only on a transaction still "trying"."""
+    lib = binding()
+    tdata = ctypes.c_void_p()
+    status = lib.pjsip_endpt_create_response(lib.pjsua_get_pjsip_endpt(), rdata, code, None, ctypes.byref(tdata))
+    if status == 0:
+        status = lib.pjsip_tsx_send_msg(tsx, tdata)
+    if status != 0:
+        raise RuntimeError(f"answering {code}: pjsip status {status}")

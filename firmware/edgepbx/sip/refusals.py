@@ -134,7 +134,7 @@ def log_refused_invites() -> None:
     """Call after libInit, on the thread that polls the endpoint."""
     try:
         watcher = _Watcher(binding())
-        register(watcher.lib, watcher.module)
+        register(watcher.module)
     except (OSError, AttributeError, RuntimeError) as exc:   # a binding built elsewhere
         log.warning("SIP refusals will not be logged: %s", exc)
         return

@@ -27,7 +27,9 @@ from edgepbx.sip import events as ev
 from edgepbx.sip.endpoint import (SipListenError, account_config, call_audio, call_param, create_endpoint,
                                   destroy_media, pcm_format, remotely_held)
 from edgepbx.sip.headers import parse_sip_headers
+from edgepbx.sip.info_keys import NotAKey, info_key
 from edgepbx.sip.hop import ThreadHop
+from edgepbx.sip.pjsip_module import respond_in_transaction
 
 log = logging.getLogger("edgepbx.sip")
 WAIT_HEADER = "X-EdgePBX-Wait"  # central's expected wait (seconds), on its ringing or answer
@@ -178,12 +180,39 @@ class _Call(pj.Call):
         return pj.PJSIP_REDIRECT_ACCEPT_REPLACE
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802
-        """RFC 4733 events, and SIP INFO application/dtmf-relay as many phones and gateways send."""
+        """RFC 4733 events (SIP INFO keys are taken in onCallTsxState, before pjsua reads them)."""
         try:
             source = "sip_info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
             self.stack._on_signalled_digit(self.uid, prm.digit, source)
         except Exception:  # noqa: BLE001
             log.exception("dtmf handler")
+
+    def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:  # noqa: N802
+        """A SIP INFO carrying a key (edgepbx.sip.info_keys) is read and answered here, before
+        pjsua's own reading, which takes `Signal=10` for key 1 and drops application/dtmf."""
+        try:
+            state = prm.e.body.tsxState
+            tsx = state.tsx
+            if (prm.e.type != pj.PJSIP_EVENT_TSX_STATE or state.type != pj.PJSIP_EVENT_RX_MSG
+                    or tsx.role != pj.PJSIP_ROLE_UAS or tsx.state != pj.PJSIP_TSX_STATE_TRYING
+                    or tsx.method != "INFO"):
+                return
+            whole = state.src.rdata.wholeMsg
+            headers = parse_sip_headers(whole)
+            _, _, body = whole.replace("\r\n", "\n").partition("\n\n")
+            try:
+                key = info_key(headers.get("Content-Type", headers.get("c", "")), body)
+            except NotAKey as exc:
+                respond_in_transaction(state.src.rdata.pjRxData, tsx.pjTransaction, 400)
+                log.info("call %s: SIP INFO key refused (%s)", self.uid, exc)
+                return
+            if key is None:
+                return                          # another INFO package: pjsua's to answer
+            respond_in_transaction(state.src.rdata.pjRxData, tsx.pjTransaction, 200)
+            if key:
+                self.stack._on_signalled_digit(self.uid, key, "sip_info")
+        except Exception:  # noqa: BLE001
+            log.exception("SIP INFO handler")
 
 
 class _Account(pj.Account):

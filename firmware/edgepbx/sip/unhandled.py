@@ -31,7 +31,7 @@ class _Answerer:
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         self.lib = lib
-        for name, restype in (("pjsua_get_pjsip_endpt", ctypes.c_void_p), ("pjsip_rx_data_get_info", ctypes.c_char_p),
+        for name, restype in (("pjsip_rx_data_get_info", ctypes.c_char_p),
                               ("pjsip_endpt_get_capability", ctypes.c_void_p), ("pjsip_hdr_clone", ctypes.c_void_p),
                               ("pjsua_pool_create", ctypes.c_void_p), ("pjsip_endpt_respond_stateless", ctypes.c_int)):
             getattr(lib, name).restype = restype
@@ -86,7 +86,7 @@ def answer_unhandled_requests() -> None:
     """Call after libInit, on the thread that polls the endpoint."""
     try:
         answerer = _Answerer(binding())
-        register(answerer.lib, answerer.module)
+        register(answerer.module)
     except (OSError, AttributeError, RuntimeError) as exc:   # a binding built elsewhere
         log.warning("unsupported SIP requests will go unanswered: %s", exc)
         return

@@ -2,7 +2,9 @@
 
 Keys are sent one per `--gap` seconds after `--wait` seconds of answered audio; a token
 `+N` waits N seconds more. `--inband` sends them as tones in the audio instead of RFC 4733
-events, `--sip-info` as SIP INFO requests (application/dtmf-relay). `--say FILE@SECONDS`
+events, `--sip-info` as SIP INFO requests (application/dtmf-relay; `--sip-info relay-code`
+sends `Signal=10` for *, as some gateways do, and `--sip-info dtmf` application/dtmf bodies
+with the RFC 4733 event code). `--say FILE@SECONDS`
 speaks a WAV into the call at that time after answer (voice keys); repeat it for several
 words. `--on-hold 5-12` puts the call on hold 5 s after answer and resumes it at 12 s (a
 re-INVITE each way, as a phone's hold button does). Prints one JSON line: state, SIP code,
@@ -100,6 +102,25 @@ def _schedule(tokens: list[str], wait: float, gap: float) -> list[tuple[float, s
     return out
 
 
+INFO_BODIES = ("relay", "relay-code", "dtmf")
+EVENT_KEYS = "0123456789*#ABCD"      # RFC 4733 event codes 0-15
+
+
+def info_request(style: str, digit: str) -> pj.CallSendRequestParam:
+    """A SIP INFO carrying `digit` by its event code: application/dtmf-relay "Signal=10" for *
+    (relay-code), or application/dtmf "10" (dtmf)."""
+    code = EVENT_KEYS.index(digit.upper())
+    prm = pj.CallSendRequestParam()
+    prm.method = "INFO"
+    if style == "relay-code":
+        prm.txOption.contentType = "application/dtmf-relay"
+        prm.txOption.msgBody = f"Signal={code}\r\nDuration=160\r\n"
+    else:
+        prm.txOption.contentType = "application/dtmf"
+        prm.txOption.msgBody = str(code)
+    return prm
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m edgepbx.tools.call", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtmf", default="", help="keys and pauses, comma-separated: 2,1,+6,0")
     keys = p.add_mutually_exclusive_group()
     keys.add_argument("--inband", action="store_true", help="send keys as in-band tones")
-    keys.add_argument("--sip-info", action="store_true", help="send keys as SIP INFO (application/dtmf-relay)")
+    keys.add_argument("--sip-info", nargs="?", const="relay", choices=INFO_BODIES,
+                      help="send keys as SIP INFO: application/dtmf-relay with the key (relay, the default) "
+                           "or its event code (relay-code), or application/dtmf (dtmf)")
     p.add_argument("--wait", type=float, default=2.0, help="seconds of audio before the first key")
     p.add_argument("--gap", type=float, default=1.5, help="seconds between keys")
     p.add_argument("--hold", type=float, default=4.0, help="seconds to stay after the last key")
@@ -191,10 +214,12 @@ def main(argv: list[str] | None = None) -> int:
                     vec = pj.ToneDigitVector()
                     vec.append(tone)
                     tones.playDigits(vec)
-                elif args.sip_info:
+                elif args.sip_info == "relay":
                     info = pj.CallSendDtmfParam()
                     info.method, info.digits, info.duration = pj.PJSUA_DTMF_METHOD_SIP_INFO, digit, 160
                     call.sendDtmf(info)
+                elif args.sip_info:
+                    call.sendRequest(info_request(args.sip_info, digit))
                 else:
                     call.dialDtmf(digit)
                 sent += 1
