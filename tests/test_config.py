@@ -41,6 +41,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     ('[sip]\nlisten = "[::1]:5060"\n', "[sip] listen: SIP takes an IPv4 address"),
     ('[central]\ncallback_hours = "9-17"\n', "[central] callback_hours: '9' in '9-17' is not a time of day HH:MM"),
     ('[store\npath=1', "not valid TOML"),
+    ('[sip]\nauth_user = "branch-17"\n', "[sip] auth_password: set both auth_user and auth_password, or neither"),
 ])
 def test_each_bad_key_is_named(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -59,6 +60,13 @@ def test_every_mistake_is_named_at_once(tmp_path: Path) -> None:
         "[sips]", "[sip] lisen", "[sip] listen", "[sip] tcp", "[central] uri"]
     lines = str(info.value).splitlines()
     assert len(lines) == 5 and all(line.startswith(f"{path}: ") for line in lines)
+
+
+def test_a_mistyped_password_is_named_but_not_shown(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, '[sip]\nauth_user = "branch-17"\nauth_password = 31415926\n'))
+    assert "[sip] auth_password: expected str, got int" in str(info.value)
+    assert "31415926" not in str(info.value)
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -89,3 +89,17 @@ def test_help_completion_and_idle_logout():
 def test_audit_masks_secret_values():
     assert Commands.audit_text("config set api.token_secret hunter2") == "config set api.token_secret ***"
     assert Commands.audit_text("config set central.uri sip:a@b") == "config set central.uri sip:a@b"
+
+
+def test_the_console_never_shows_a_password_once_set(tmp_path):
+    """`config set`, `config diff` and `show config` hide secret values (the SIP digest
+    password): a laptop screen or a pasted support ticket must not carry them."""
+    from edgepbx.config_edit import ConfigEditor, masked
+    path = tmp_path / "box.toml"
+    path.write_text('[sip]\nauth_user = "branch-17"\nauth_password = "Old-secret-1"\n', encoding="utf-8")
+    editor = ConfigEditor(path)
+    reply = editor.set("sip.auth_password", '"New-secret-2"')
+    assert reply.startswith('sip.auth_password = "********"') and "New-secret-2" not in reply
+    assert editor.diff() == ['sip.auth_password: "********" -> "********"']
+    assert masked(path.read_text()) == '[sip]\nauth_user = "branch-17"\nauth_password = "********"'
+    assert masked('auth_password = ""  # none') == 'auth_password = ""  # none'    # unset is shown as unset

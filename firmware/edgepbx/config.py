@@ -52,6 +52,9 @@ class SipSection:
     rtp_port: int = 4000
     max_calls: int = 32
     tcp: bool = True        # also SIP over TCP on the same address (RFC 3261 18: UDP and TCP)
+    auth_user: str = ""     # digest credentials for a peer that challenges the box's INVITEs
+    auth_password: str = field(default="", repr=False)   # (central's SBC, the backup line, the
+                                                          # call-back gateway), any realm
 
 
 @dataclass(frozen=True)
@@ -163,13 +166,22 @@ def _host_port(where: str, value: Any) -> HostPort:
     return HostPort(host.strip("[]"), int(port))
 
 
+SECRET_WORDS = ("password", "secret", "token", "key")
+
+
+def is_secret(key: str) -> bool:
+    """A config key whose value is never shown: not on the console, in errors or in logs."""
+    return any(word in key.lower() for word in SECRET_WORDS)
+
+
 def _check_type(where: str, value: Any, expected: type) -> Any:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is Path:
         expected = str
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
+        shown = "" if is_secret(where) else f" {value!r}"
+        raise ConfigError(f"{where}: expected {expected.__name__}, got {type(value).__name__}{shown}")
     return value
 
 
@@ -214,6 +226,9 @@ def _validate(config: Config, errors: list[str]) -> None:
         fail("[box] trunk_prefix", f"one or two digits (0, 8) or empty, got {config.box.trunk_prefix!r}")
     if ":" in config.sip.listen.host:
         fail("[sip] listen", f"SIP takes an IPv4 address (0.0.0.0 for every interface), got {config.sip.listen.host!r}")
+    if bool(config.sip.auth_user) != bool(config.sip.auth_password):
+        fail("[sip] auth_user" if not config.sip.auth_user else "[sip] auth_password",
+             "set both auth_user and auth_password, or neither")
     if not 1 <= config.sip.max_calls <= MAX_CALL_LEGS:
         fail("[sip] max_calls", f"must be 1..{MAX_CALL_LEGS}, got {config.sip.max_calls}")
     if not 1024 <= config.sip.rtp_port <= 65000 or config.sip.rtp_port % 2:

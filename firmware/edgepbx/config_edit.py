@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from edgepbx.config import Config, ConfigError, default_config_text, parse_config
+from edgepbx.config import Config, ConfigError, default_config_text, is_secret, parse_config
 
 
 def _toml_value(value: Any) -> str:
@@ -30,6 +31,26 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+HIDDEN = '"********"'
+_ASSIGNMENT = re.compile(r"^(\s*([A-Za-z0-9_-]+)\s*=\s*)(.*)$")
+
+
+def _shown(key: str, value: Any) -> str:
+    """A value as the console shows it: secrets (passwords) hidden once set."""
+    return HIDDEN if is_secret(key) and value else _toml_value(value)
+
+
+def masked(toml_text: str) -> str:
+    """A config file's text with the values of secret keys hidden (`show config`)."""
+    out = []
+    for line in toml_text.splitlines():
+        m = _ASSIGNMENT.match(line)
+        if m and is_secret(m.group(2)) and not m.group(3).startswith(('""', "''")):
+            line = m.group(1) + HIDDEN
+        out.append(line)
+    return "\n".join(out)
 
 
 def dumps(doc: dict[str, dict[str, Any]]) -> str:
@@ -72,7 +93,7 @@ class ConfigEditor:
         trial.setdefault(section, {})[name] = value
         self.check(trial)              # raises ConfigError naming the key
         self.candidate = trial
-        return f"{section}.{name} = {_toml_value(value)} (candidate; 'config commit' applies it)"
+        return f"{section}.{name} = {_shown(name, value)} (candidate; 'config commit' applies it)"
 
     def diff(self) -> list[str]:
         out = []
@@ -80,8 +101,8 @@ class ConfigEditor:
             old, new = self.running.get(section, {}), self.candidate.get(section, {})
             for key in sorted(set(old) | set(new)):
                 if old.get(key) != new.get(key):
-                    before = _toml_value(old[key]) if key in old else "(default)"
-                    after = _toml_value(new[key]) if key in new else "(default)"
+                    before = _shown(key, old[key]) if key in old else "(default)"
+                    after = _shown(key, new[key]) if key in new else "(default)"
                     out.append(f"{section}.{key}: {before} -> {after}")
         return out
 

@@ -1,16 +1,20 @@
 """Real SIP calls over loopback: the box process, a pjsua2 caller process, a pjsua2 central."""
 from __future__ import annotations
 
+import hashlib
+import re
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from edgepbx.sip.headers import parse_sip_headers
 from tests.audio_match import locate, read_wav, tone_power_after
 from tests.e2e.support import (PROMPTS, Box, Central, free_sip_port, free_tcp_port, heard_in_order, place_call,
                                prompt_pcm)
@@ -395,6 +399,99 @@ def test_an_invite_the_stack_refuses_is_logged_with_the_caller_and_the_reason(tm
     db = sqlite3.connect(box.db)
     causes = [cause for (cause,) in db.execute("SELECT hangup_cause FROM calls")]
     assert causes == ["not connected (422 Session Interval Too Small)"], causes   # pjsua told the box of this one
+
+
+class _ChallengingCentral:
+    """A central SBC that demands digest authentication (RFC 3261 22, RFC 2617 with qop=auth):
+    OPTIONS are answered 200; an INVITE without valid Proxy-Authorization gets 407; one with
+    it is checked against USER/PASSWORD and recorded, and if right answered 486 (so the box
+    falls back)."""
+
+    REALM, NONCE = "central.example", "5f1d0c3e"
+
+    def __init__(self, user: str, password: str) -> None:
+        self.user, self.password = user, password
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.uri = f"sip:queue@127.0.0.1:{self.sock.getsockname()[1]}"
+        self.invites: list[dict[str, str]] = []      # the INVITEs' auth parameters ({} for none)
+        self.valid: list[bool] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+    def _serve(self) -> None:
+        seen: set[str] = set()
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            text = data.decode("utf-8", "replace")
+            method = text.split(" ", 1)[0]
+            headers = parse_sip_headers(text)
+            if method == "OPTIONS":
+                self._respond(text, peer, "200 OK")
+            elif method == "INVITE" and headers.get("Via", "") not in seen:    # not a retransmission
+                seen.add(headers.get("Via", ""))
+                auth = headers.get("Proxy-Authorization", "")
+                params = dict(re.findall(r'(\w+)="?([^",]*)"?', auth.removeprefix("Digest "))) if auth else {}
+                self.invites.append(params)
+                if params:
+                    self.valid.append(self._digest_ok(params))
+                if self.valid and self.valid[-1] and params:
+                    self._respond(text, peer, "486 Busy Here")
+                else:
+                    self._respond(text, peer, "407 Proxy Authentication Required",
+                                  f'Proxy-Authenticate: Digest realm="{self.REALM}", nonce="{self.NONCE}", '
+                                  'algorithm=MD5, qop="auth"\r\n')
+
+    def _digest_ok(self, p: dict[str, str]) -> bool:
+        md5 = lambda text: hashlib.md5(text.encode()).hexdigest()     # noqa: E731 - RFC 2617's H()
+        ha1 = md5(f"{self.user}:{self.REALM}:{self.password}")
+        ha2 = md5(f"INVITE:{p.get('uri', '')}")
+        expected = md5(f"{ha1}:{p.get('nonce')}:{p.get('nc')}:{p.get('cnonce')}:{p.get('qop')}:{ha2}")
+        return p.get("username") == self.user and p.get("realm") == self.REALM and p.get("response") == expected
+
+    def _respond(self, request: str, peer: tuple, status: str, extra: str = "") -> None:
+        headers = parse_sip_headers(request)
+        to = headers.get("To", "") + ("" if ";tag=" in headers.get("To", "") else ";tag=c1")
+        self.sock.sendto((f"SIP/2.0 {status}\r\nVia: {headers.get('Via', '')}\r\nFrom: {headers.get('From', '')}\r\n"
+                          f"To: {to}\r\nCall-ID: {headers.get('Call-ID', '')}\r\nCSeq: {headers.get('CSeq', '')}\r\n"
+                          f"{extra}Content-Length: 0\r\n\r\n").encode(), peer)
+
+
+@pytest.mark.parametrize("password", ["right", "wrong"])
+def test_a_central_that_demands_digest_authentication_gets_the_configured_credentials(tmp_path: Path, password: str) -> None:
+    """Central's SBC challenges the box's forward with 407. The box answers with `[sip]
+    auth_user`/`auth_password` (before: no credentials could be set, so no forward to such a
+    central ever connected). The password never appears in the log or the store; a refused
+    password is named as the cause for the technician."""
+    secret = "Br4nch-17-secret"
+    central = _ChallengingCentral("branch-17", secret if password == "right" else "another-one")
+    box = Box(tmp_path, central=central.uri, language="en",
+              sip_extra=f'auth_user = "branch-17"\nauth_password = "{secret}"')
+    try:
+        place_call(box.uri, "2,0", tmp_path / "heard.wav", wait=2, hold=8, cwd=tmp_path)     # English, operator
+    finally:
+        assert box.stop() == 0, box.output
+        central.stop()
+    assert central.invites[0] == {} and central.invites[1]["username"] == "branch-17", central.invites
+    assert central.valid[0] is (password == "right")
+    heard_in_order(tmp_path / "heard.wav", [("transferring", "en"), ("outage_notice", "en")])
+    if password == "right":
+        assert "forward failed: 486 Busy Here" in box.output
+    else:
+        assert "the credentials of [sip] auth_user 'branch-17' were refused" in box.output
+    assert secret not in box.output
+    for f in box.db.parent.glob("box.db*"):
+        assert secret.encode() not in f.read_bytes()
 
 
 def test_the_directory_knows_a_caller_whichever_way_the_trunk_writes_the_number(tmp_path: Path) -> None:

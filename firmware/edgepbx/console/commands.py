@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from edgepbx import __version__
-from edgepbx.config import ConfigError, default_config_text
-from edgepbx.config_edit import ConfigEditor
+from edgepbx.config import ConfigError, default_config_text, is_secret
+from edgepbx.config_edit import ConfigEditor, masked
 from edgepbx.console.logbuffer import LogBuffer
 
 TREE: dict[str, Any] = {
@@ -46,7 +46,6 @@ TREE: dict[str, Any] = {
     "factory-reset": "factory config (records are kept); asks for confirmation",
     "logout": "end the session",
 }
-SECRET_WORDS = ("password", "secret", "token", "key")
 
 
 class Commands:
@@ -80,7 +79,7 @@ class Commands:
     def audit_text(line: str) -> str:
         """The command as the audit log keeps it: values of secret keys masked."""
         words = line.split()
-        if len(words) >= 4 and words[:2] == ["config", "set"] and any(w in words[2].lower() for w in SECRET_WORDS):
+        if len(words) >= 4 and words[:2] == ["config", "set"] and is_secret(words[2]):
             return " ".join(words[:3] + ["***"])
         return line
 
@@ -123,7 +122,7 @@ class Commands:
                     f"routing {link.routing}\nexpected wait {link.expected_wait(time.monotonic()):.0f} s")
         if what == "config":
             path = box.config.source
-            return Path(path).read_text(encoding="utf-8") if Path(path).is_file() else default_config_text()
+            return masked(Path(path).read_text(encoding="utf-8") if Path(path).is_file() else default_config_text())
         if what == "log":
             return "\n".join(list(self.log.lines)[-40:]) or "(empty)"
         if what == "network":

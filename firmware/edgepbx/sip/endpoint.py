@@ -137,9 +137,14 @@ def _published(ep: pj.Endpoint) -> tuple[str, int]:
     raise RuntimeError("no SIP transport")
 
 
-def account_config(handle: EndpointHandle, user: str, rtp_port: int) -> pj.AccountConfig:
-    """A local account (no registration) whose media is bound to the same address."""
+def account_config(handle: EndpointHandle, user: str, rtp_port: int,
+                   credentials: tuple[str, str] | None = None) -> pj.AccountConfig:
+    """A local account (no registration) whose media is bound to the same address. With
+    `credentials` (user, password), pjsua answers a 401/407 challenge to its requests once,
+    whatever the realm."""
     acfg = pj.AccountConfig()
+    if credentials:
+        acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", credentials[0], 0, credentials[1]))
     acfg.idUri = f"sip:{user}@{handle.host}:{handle.port}"
     acfg.mediaConfig.transportConfig.port = rtp_port
     acfg.mediaConfig.transportConfig.portRange = 0 if rtp_port == 0 else 1000

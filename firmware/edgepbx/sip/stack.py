@@ -272,7 +272,8 @@ class SipStack:
             self.ep = handle.ep
             self.published = handle.host
             self.account = _Account(self)
-            self.account.create(account_config(handle, "edgepbx", self.config.rtp_port), True)
+            credentials = (self.config.auth_user, self.config.auth_password) if self.config.auth_user else None
+            self.account.create(account_config(handle, "edgepbx", self.config.rtp_port, credentials), True)
         except BaseException as exc:  # noqa: BLE001 - reported to start()
             self._error = exc
             self._ready.set()
@@ -355,7 +356,16 @@ class SipStack:
                     # central ended the conversation (the box may ask for a score)
                     self.hop.post(ev.ForwardEnded(leg.peer))
                 else:
-                    self.hop.post(ev.ForwardFailed(leg.peer, f"{code} {info.lastReason}".strip()))
+                    self.hop.post(ev.ForwardFailed(leg.peer, f"{code} {info.lastReason}{self._auth_hint(code)}".strip()))
+
+    def _auth_hint(self, code: int) -> str:
+        """What a technician reads after a 401/407: pjsua has already answered the challenge
+        once when credentials are set, so a second one means they are wrong."""
+        if code not in (401, 407):
+            return ""
+        if self.config.auth_user:
+            return f" (the credentials of [sip] auth_user {self.config.auth_user!r} were refused)"
+        return " (the peer asks for credentials: set [sip] auth_user and auth_password)"
 
     def _on_media_state(self, uid: str) -> None:
         """Media came up or changed (hold, resume, a new codec): connect the leg's audio again,
