@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import logging
+from typing import Callable, Protocol
 
 import pjsua2 as pj
+
+log = logging.getLogger("edgepbx.sip")
 
 PRIORITY_LAST = 64 + 99      # PJSIP_MOD_PRIORITY_APPLICATION + 99: after every other module on
                              # receive, before them on send (pjsip sends lowest priority first)
@@ -45,13 +49,28 @@ def binding() -> ctypes.CDLL:
     return lib
 
 
-def register(module: Module) -> None:
-    """Adds `module` to the running endpoint (after libInit). The caller keeps `module` and
-    its callbacks alive for as long as the endpoint lives: pjsip keeps pointers to them."""
-    lib = binding()
-    status = lib.pjsip_endpt_register_module(lib.pjsua_get_pjsip_endpt(), ctypes.byref(module))
-    if status != 0:
-        raise RuntimeError(f"pjsip_endpt_register_module: status {status}")
+class HasModule(Protocol):
+    module: Module
+
+
+_INSTALLED: list[HasModule] = []   # every module this process registers; pjsip keeps pointers
+
+
+def install(make: Callable[[ctypes.CDLL], HasModule], lost: str) -> None:
+    """Builds an object holding a pjsip `module` (and its callbacks) from the binding and
+    registers it with the running endpoint (after libInit, on the thread that polls it). It is
+    kept alive for as long as the process lives. On a binding built elsewhere it logs what is
+    `lost` instead."""
+    try:
+        lib = binding()
+        holder = make(lib)
+        status = lib.pjsip_endpt_register_module(lib.pjsua_get_pjsip_endpt(), ctypes.byref(holder.module))
+        if status != 0:
+            raise RuntimeError(f"pjsip_endpt_register_module: status {status}")
+    except (OSError, AttributeError, RuntimeError) as exc:
+        log.warning("%s: %s", lost, exc)
+        return
+    _INSTALLED.append(holder)
 
 
 def respond_in_transaction(rdata: int, tsx: int, code: int) -> None:

@@ -17,7 +17,7 @@ import logging
 from collections import deque
 
 from edgepbx.sip.headers import caller_number, parse_sip_headers
-from edgepbx.sip.pjsip_module import ON_TX, PRIORITY_LAST, Module, PjStr, binding, register
+from edgepbx.sip.pjsip_module import ON_TX, PRIORITY_LAST, Module, PjStr, install
 
 log = logging.getLogger("edgepbx.sip")
 
@@ -127,15 +127,6 @@ class _Watcher:
         log.warning("%s", refusal_line(code, whole))
 
 
-_WATCHERS: list[_Watcher] = []     # one per endpoint this process creates; pjsip keeps pointers
-
-
 def log_refused_invites() -> None:
     """Call after libInit, on the thread that polls the endpoint."""
-    try:
-        watcher = _Watcher(binding())
-        register(watcher.module)
-    except (OSError, AttributeError, RuntimeError) as exc:   # a binding built elsewhere
-        log.warning("SIP refusals will not be logged: %s", exc)
-        return
-    _WATCHERS.append(watcher)
+    install(_Watcher, "SIP refusals will not be logged")

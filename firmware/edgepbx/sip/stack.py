@@ -27,8 +27,8 @@ from edgepbx.sip import events as ev
 from edgepbx.sip.endpoint import (SipListenError, account_config, call_audio, call_param, create_endpoint,
                                   destroy_media, pcm_format, remotely_held)
 from edgepbx.sip.headers import parse_sip_headers
-from edgepbx.sip.info_keys import NotAKey, info_key
 from edgepbx.sip.hop import ThreadHop
+from edgepbx.sip.info_keys import NotAKey, info_key
 from edgepbx.sip.pjsip_module import respond_in_transaction
 
 log = logging.getLogger("edgepbx.sip")

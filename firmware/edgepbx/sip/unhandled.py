@@ -15,7 +15,7 @@ import logging
 
 import pjsua2 as pj
 
-from edgepbx.sip.pjsip_module import ON_RX, PRIORITY_LAST, Module, PjStr, binding, register
+from edgepbx.sip.pjsip_module import ON_RX, PRIORITY_LAST, Module, PjStr, install
 
 log = logging.getLogger("edgepbx.sip")
 _METHOD_NOT_ALLOWED = 405
@@ -79,15 +79,6 @@ class _Answerer:
             return 0
 
 
-_ANSWERERS: list[_Answerer] = []   # one per endpoint this process creates; pjsip keeps pointers
-
-
 def answer_unhandled_requests() -> None:
     """Call after libInit, on the thread that polls the endpoint."""
-    try:
-        answerer = _Answerer(binding())
-        register(answerer.module)
-    except (OSError, AttributeError, RuntimeError) as exc:   # a binding built elsewhere
-        log.warning("unsupported SIP requests will go unanswered: %s", exc)
-        return
-    _ANSWERERS.append(answerer)
+    install(_Answerer, "unsupported SIP requests will go unanswered")
