@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import time
 from collections import deque
 
 from edgepbx.sip.headers import caller_number, parse_sip_headers
@@ -73,6 +74,28 @@ def refusal_line(code: int, whole_msg: str) -> str:
     return f"SIP INVITE from {caller} refused: {code} {reason}" + (f" ({'; '.join(details)})" if details else "")
 
 
+class LogBudget:
+    """At most `limit` lines per `window_s`: a SIP scanner sweeping a box on a public address
+    sends thousands of INVITEs, and its refusals must not flood the log (and the SD card)."""
+
+    def __init__(self, limit: int = 20, window_s: float = 60.0) -> None:
+        self.limit, self.window_s = limit, window_s
+        self.window_start = float("-inf")
+        self.used = 0
+        self.dropped = 0
+
+    def take(self, now: float) -> int | None:
+        """None: leave this line out. Otherwise how many were left out before it (to say so)."""
+        if now - self.window_start >= self.window_s:
+            self.window_start, self.used = now, 0
+        if self.used >= self.limit:
+            self.dropped += 1
+            return None
+        self.used += 1
+        dropped, self.dropped = self.dropped, 0
+        return dropped
+
+
 class _Watcher:
     """Holds every object pjsip points at for as long as the endpoint lives."""
 
@@ -85,6 +108,7 @@ class _Watcher:
         self.layout_checked = False
         self.logged: deque[tuple[str, str, int]] = deque(maxlen=64)   # retransmissions log once
         self.buffer = ctypes.create_string_buffer(16384)
+        self.budget = LogBudget()
         self.name = b"edgepbx-refusals"
         self.callback = ON_TX(self.on_tx_response)
         self.module = Module(name=PjStr(self.name, len(self.name)), id=-1, priority=PRIORITY_LAST,
@@ -124,7 +148,10 @@ class _Watcher:
         if key in self.logged:
             return
         self.logged.append(key)
-        log.warning("%s", refusal_line(code, whole))
+        dropped = self.budget.take(time.monotonic())
+        if dropped is not None:
+            more = f" ({dropped} more refusal(s) before this one not logged)" if dropped else ""
+            log.warning("%s%s", refusal_line(code, whole), more)
 
 
 def log_refused_invites() -> None:
