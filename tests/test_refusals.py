@@ -1,7 +1,8 @@
 """The log line for an INVITE the SIP stack refuses, and how many such lines are kept."""
 from __future__ import annotations
 
-from edgepbx.sip.refusals import LogBudget, refusal_line
+from edgepbx.sip.log_budget import LogBudget
+from edgepbx.sip.refusals import refusal_line
 
 
 def test_the_line_names_the_caller_the_status_and_every_reason_given() -> None:

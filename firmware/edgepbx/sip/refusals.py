@@ -18,6 +18,7 @@ import time
 from collections import deque
 
 from edgepbx.sip.headers import caller_number, parse_sip_headers
+from edgepbx.sip.log_budget import LogBudget
 from edgepbx.sip.pjsip_module import ON_TX, PRIORITY_LAST, Module, PjStr, install
 
 log = logging.getLogger("edgepbx.sip")
@@ -72,28 +73,6 @@ def refusal_line(code: int, whole_msg: str) -> str:
     if warning.count('"') >= 2:
         details.append(warning.split('"')[1])
     return f"SIP INVITE from {caller} refused: {code} {reason}" + (f" ({'; '.join(details)})" if details else "")
-
-
-class LogBudget:
-    """At most `limit` lines per `window_s`: a SIP scanner sweeping a box on a public address
-    sends thousands of INVITEs, and its refusals must not flood the log (and the SD card)."""
-
-    def __init__(self, limit: int = 20, window_s: float = 60.0) -> None:
-        self.limit, self.window_s = limit, window_s
-        self.window_start = float("-inf")
-        self.used = 0
-        self.dropped = 0
-
-    def take(self, now: float) -> int | None:
-        """None: leave this line out. Otherwise how many were left out before it (to say so)."""
-        if now - self.window_start >= self.window_s:
-            self.window_start, self.used = now, 0
-        if self.used >= self.limit:
-            self.dropped += 1
-            return None
-        self.used += 1
-        dropped, self.dropped = self.dropped, 0
-        return dropped
 
 
 class _Watcher:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import time
 
 import pjsua2 as pj
 
+from edgepbx.sip.log_budget import LogBudget
 from edgepbx.sip.pjsip_module import ON_RX, PRIORITY_LAST, Module, PjStr, install
 
 log = logging.getLogger("edgepbx.sip")
@@ -44,6 +46,7 @@ class _Answerer:
         self.endpt = lib.pjsua_get_pjsip_endpt()
         self.pool = lib.pjsua_pool_create(b"edgepbx-405", 512, 512)
         self.allow = _ListHead()       # filled at the first request (next stays NULL until then)
+        self.budget = LogBudget()
         self.name = b"edgepbx-unhandled"
         self.callback = ON_RX(self.on_rx_request)
         self.module = Module(name=PjStr(self.name, len(self.name)), id=-1, priority=PRIORITY_LAST,
@@ -72,8 +75,11 @@ class _Answerer:
                 return 1                        # never answered (RFC 3261 17.2.1)
             self.lib.pjsip_endpt_respond_stateless(self.endpt, rdata, _METHOD_NOT_ALLOWED, None,
                                                    self._allow_list(), None)
-            why = "not a registrar: call the box without registering" if method == "REGISTER" else "not supported"
-            log.info("SIP %s answered 405 (%s)", method, why)
+            dropped = self.budget.take(time.monotonic())
+            if dropped is not None:
+                why = "not a registrar: call the box without registering" if method == "REGISTER" else "not supported"
+                more = f"; {dropped} more before this one not logged" if dropped else ""
+                log.info("SIP %s answered 405 (%s%s)", method, why, more)
             return 1
         except Exception:  # noqa: BLE001 - nothing may leave a ctypes callback
             return 0
