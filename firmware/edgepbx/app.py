@@ -25,6 +25,7 @@ from edgepbx.panel.leds import StatusLeds
 from edgepbx.panel.pins import load_pins
 from edgepbx.ivr.prompts import PromptCatalogue
 from edgepbx.ivr.voice_examples import VoiceExamples
+from edgepbx.numbers import callback_refusal
 from edgepbx.dsp.voicekey.model import load as load_voice_model
 from edgepbx.dsp.voicekey.vocabulary import LANGUAGES as VOICE_LANGUAGES
 from edgepbx.sip.hop import ThreadHop
@@ -140,7 +141,10 @@ async def run_box(config: Config) -> int:
         return task.session.outcome
 
     dialer = CallbackDialer(store, config.central.callback_uri, config.central.callback_attempts,
-                            config.central.callback_retry_s, place_callback, config.central.callback_hours)
+                            config.central.callback_retry_s, place_callback, config.central.callback_hours,
+                            refusal=lambda number: callback_refusal(number, config.box.country_code,
+                                                                    config.box.trunk_prefix,
+                                                                    config.central.callback_international))
     pin_factory = _pin_factory(config)
     central = CentralService(config, store, router.central_lost, _panel(config, pin_factory), on_back=dialer.kick)
     dialer.central_up = lambda: central.link.routing == "central"

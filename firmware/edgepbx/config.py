@@ -75,6 +75,7 @@ class CentralSection:
     callback_attempts: int = 3
     callback_retry_s: float = 300.0
     callback_hours: str = "09:00-20:00"   # local time the box may call people back (central back at 2 a.m.)
+    callback_international: bool = False  # the box's dialer calls only numbers of [box] country_code
 
 
 @dataclass(frozen=True)

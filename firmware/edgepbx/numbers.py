@@ -32,6 +32,21 @@ def national(number: str, country_code: str, trunk_prefix: str) -> str | None:
     return n if n.isdigit() else None
 
 
+def callback_refusal(number: str, country_code: str, trunk_prefix: str, international: bool) -> str | None:
+    """Why the box's own dialer must not call `number` back, or None when it may.
+
+    The number is the caller's ID or one the caller keyed in, so anyone can choose it: a
+    fraudster (or a spoofed caller ID) could make the box ring a premium-rate line abroad,
+    again at each retry (International Revenue Share Fraud). Unless `international`, only
+    numbers of the box's own country are dialled; central's agents still see the others."""
+    n = clean(number)
+    if not n.lstrip("+").isdigit() or len(n.lstrip("+")) < 3:
+        return "not a telephone number"
+    if not international and national(n, country_code, trunk_prefix) is None:
+        return "another country's number ([central] callback_international is off)"
+    return None
+
+
 def forms(number: str, country_code: str, trunk_prefix: str) -> list[str]:
     """Every way of writing the same subscriber, the number as given first."""
     out = [number, clean(number)]

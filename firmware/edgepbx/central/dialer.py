@@ -38,10 +38,13 @@ DIAL_RESULTS = {   # the callback flow's call outcome → what the dial achieved
 class CallbackDialer:
     def __init__(self, store: Store, uri_template: str, attempts: int, retry_s: float,
                  place_call: Callable[[str, str, ForwardContext, dict[str, Path]], "asyncio.Future[str | None]"],
-                 hours: str = "00:00-24:00", clock: Callable[[], time.struct_time] = time.localtime) -> None:
+                 hours: str = "00:00-24:00", clock: Callable[[], time.struct_time] = time.localtime,
+                 refusal: Callable[[str], str | None] = lambda number: None) -> None:
         """`place_call(uid, uri, context, prompt_files)` runs the call and returns its outcome;
-        calls are placed only within `hours` of local time (`clock`)."""
+        calls are placed only within `hours` of local time (`clock`), and never to a number
+        `refusal` gives a reason against (edgepbx.numbers.callback_refusal)."""
         self.store = store
+        self.refusal = refusal
         self.hours = parse_window(hours)
         self.clock = clock
         self.uri_template = uri_template
@@ -71,6 +74,11 @@ class CallbackDialer:
         connected = 0
         async with self._busy:
             for row in await self.store.callbacks_to_dial(self.attempts, self.retry_s, time.time()):
+                why = self.refusal(row["number"])
+                if why:
+                    await self.store.note_not_dialled(row["id"], why)
+                    log.warning("callback %d to %s not dialled: %s", row["id"], row["number"], why)
+                    continue
                 result = await self._dial(row)
                 await self.store.note_dial(row["id"], result, time.time())
                 log.info("callback %d to %s: %s", row["id"], row["number"], result)

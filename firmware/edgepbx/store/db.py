@@ -202,9 +202,15 @@ class Store:
         """Outage callbacks the box should place now: not connected, not collected, tries left."""
         rows = await self._all(
             "SELECT * FROM callbacks WHERE during_outage = 1 AND collected_at IS NULL"
-            " AND coalesce(dial_result, '') != 'connected' AND dial_attempts < ?"
+            " AND coalesce(dial_result, '') != 'connected' AND coalesce(dial_result, '') NOT LIKE 'not dialled%'"
+            " AND dial_attempts < ?"
             " AND (dialed_at IS NULL OR dialed_at <= ?) ORDER BY priority DESC, id", (max_attempts, now - retry_after_s))
         return [_decode(dict(r)) for r in rows]
+
+    async def note_not_dialled(self, callback_id: int, why: str) -> None:
+        """The box will never dial this request (central's agents may): 'not dialled: WHY'."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE callbacks SET dial_result = ? WHERE id = ?", (f"not dialled: {why}", callback_id))
 
     async def note_dial(self, callback_id: int, result: str, at: float) -> None:
         async with self._transaction() as db:
