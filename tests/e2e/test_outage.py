@@ -193,7 +193,8 @@ def test_the_box_calls_outage_callers_back_once_central_returns(tmp_path: Path) 
         subprocess.run([sys.executable, "-m", "edgepbx.tools.call", box.uri, "--dtmf", "1,1", "--wait", "3",
                         "--gap", "2", "--hold", "6", "--from-user", "5550001"], cwd=tmp_path, check=True,
                        capture_output=True, timeout=60)
-        assert ops.put("/api/v1/dialer", json={"enabled": True}).json()["enabled"] is True
+        dialer = ops.put("/api/v1/dialer", json={"enabled": True}).json()
+        assert dialer["enabled"] is True and dialer["international"] is False
         time.sleep(1.0)
         assert phone.calls() == []  # central is still down: nobody is called yet
         central = Central(tmp_path, port=port)

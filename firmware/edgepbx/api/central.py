@@ -52,7 +52,8 @@ async def put_wait(body: WaitIn, request: Request) -> WaitOut:
 def _dialer(box: BoxContext) -> DialerOut:
     c = box.config.central
     return DialerOut(enabled=box.dialer.enabled, callback_uri=c.callback_uri, attempts=c.callback_attempts,
-                     retry_s=c.callback_retry_s, hours=c.callback_hours, in_hours=box.dialer.in_hours())
+                     retry_s=c.callback_retry_s, hours=c.callback_hours, in_hours=box.dialer.in_hours(),
+                     international=c.callback_international)
 
 
 @router.get("/dialer", response_model=DialerOut, dependencies=[Depends(need_read)],

@@ -240,3 +240,5 @@ class DialerOut(BaseModel):
     retry_s: float
     hours: str = Field(description="[central] callback_hours: local time the box may call people back")
     in_hours: bool = Field(description="whether it may call now (outside the hours it waits for them)")
+    international: bool = Field(description="[central] callback_international: whether the box also dials numbers "
+                                            "of other countries (off: they are left to central, 'not dialled')")
