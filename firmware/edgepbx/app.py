@@ -16,6 +16,7 @@ from edgepbx.config import Config
 from pathlib import Path
 
 from edgepbx.central.dialer import CallbackDialer
+from edgepbx.central.forwards import ForwardHealth
 from edgepbx.central.service import CentralService
 from edgepbx.ivr.events import ForwardContext
 from edgepbx.sip import events as sip_events
@@ -126,14 +127,15 @@ async def run_box(config: Config) -> int:
     voice_examples = VoiceExamples(config.ivr.voice_examples)
     for language in VOICE_LANGUAGES:     # loaded now, not on a call's first spoken word
         load_voice_model(language)
+    forwards = ForwardHealth()
     router = CallRouter(lambda incoming: CallTask(incoming, flows.flow, config, hop, catalogue, store,
                                                   central.link, outage, wait, voice_examples=voice_examples,
-                                                  csat_flow=csat_flow))
+                                                  csat_flow=csat_flow, forwards=forwards))
 
     async def place_callback(uid: str, uri: str, carried: ForwardContext, files: dict[str, Path]) -> str | None:
         task = CallTask(sip_events.IncomingCall(uid, uri, "callback"), callback_flow, config, hop, catalogue, store,
                         central.link, outage, outbound=True, carried=carried, prompt_files=files,
-                        voice_examples=voice_examples, csat_flow=csat_flow)
+                        voice_examples=voice_examples, csat_flow=csat_flow, forwards=forwards)
         running = router.start_outbound(task)
         hop.send(sip_events.Dial(uid, uri))
         while not running.done() and task.session.outcome != "forwarded":  # an agent has them: done
@@ -151,7 +153,7 @@ async def run_box(config: Config) -> int:
     hop: ThreadHop = ThreadHop(loop, router.deliver)
     stack = SipStack(config.sip, hop)
     box = BoxContext(config, store, flows, catalogue, active_calls=lambda: len(router.tasks), central=central,
-                     dialer=dialer, voice_examples=voice_examples)
+                     dialer=dialer, voice_examples=voice_examples, forwards=forwards)
     api = ApiServer(box)
     try:
         await dialer.load()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from edgepbx.central.forwards import ForwardHealth
 from edgepbx.central.link import CentralLink
 from edgepbx.config import Config
 from edgepbx.ivr import events as ivr
@@ -46,15 +47,19 @@ class CallTask:
                  catalogue: PromptCatalogue, store: Store, link: CentralLink, outage_flow: Flow,
                  wait_flow: Flow | None = None, *, outbound: bool = False,
                  carried: ivr.ForwardContext | None = None, prompt_files: dict[str, Path] | None = None,
-                 voice_examples: VoiceExamples | None = None, csat_flow: Flow | None = None) -> None:
+                 voice_examples: VoiceExamples | None = None, csat_flow: Flow | None = None,
+                 forwards: ForwardHealth | None = None) -> None:
         """`outbound`: the box placed this call (a callback): no answering, `carried` is the
-        original call's context and `prompt_files` are prompts made for this call only."""
+        original call's context and `prompt_files` are prompts made for this call only.
+        `forwards` hears how each forward to central ends."""
         self.uid = incoming.uid
         self.caller_uri = incoming.caller
         self.caller = caller_number(incoming.caller) or "anonymous"
         self.called = caller_number(incoming.called) or incoming.called
         self.config = config
         self.hop = hop
+        self.forwards = forwards or ForwardHealth()
+        self._forward_timed_out = False
         self.catalogue = catalogue
         self.voice_examples = voice_examples
         self.csat_flow = csat_flow
@@ -172,6 +177,8 @@ class CallTask:
         elif isinstance(event, sip.ForwardAnswered):
             self._cancel_forward_timer()
             log.info("call %s forwarded: %s answered", self.uid, self._forward_kind)
+            if self._forward_kind == "central":
+                self.forwards.answered()
             await self._act(self.session.handle(ivr.ForwardResult(True), now))
         elif isinstance(event, sip.ForwardEnded):
             log.info("call %s: central hung up", self.uid)
@@ -187,11 +194,14 @@ class CallTask:
             kind, self._forward_kind = self._forward_kind, None
             log.info("call %s forward to %s failed: %s", self.uid, kind, event.reason)
             if kind == "central":
+                timeout = self.config.central.answer_timeout_s
+                self.forwards.failed(f"not answered in {timeout:.0f} s" if self._forward_timed_out else event.reason)
                 await self._to_outage(now, f"forward failed: {event.reason}")
             else:
                 await self._act(self.session.handle(ivr.ForwardResult(False, event.reason), now))
         elif isinstance(event, _ForwardTimeout):
             log.info("call %s forward not answered in %.0f s", self.uid, self.config.central.answer_timeout_s)
+            self._forward_timed_out = True
             self.hop.send(sip.CancelForward(self.uid))
         elif isinstance(event, CentralLost):
             if self._forward_kind == "central":
@@ -280,6 +290,7 @@ class CallTask:
             if action.context.queue is None and self._queue is not None:
                 action = ivr.Forward(replace(action.context, queue=self._queue), action.target)
         self._forward_kind = action.target
+        self._forward_timed_out = False
         self.forward_target = uri
         headers = context_headers(action.context, box=self.config.box.name, call_uid=self.uid, caller=self.caller,
                                   known=self.known)

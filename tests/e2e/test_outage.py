@@ -112,7 +112,9 @@ def test_slow_central_falls_back_per_call_while_the_link_stays_up(tmp_path: Path
     try:
         ops = api(box)
         place_call(box.uri, "2,0", tmp_path / "heard.wav", wait=2, hold=12, cwd=tmp_path)  # English, operator
-        assert ops.get("/api/v1/status").json()["central"] == "up"
+        status = ops.get("/api/v1/status").json()
+        assert status["central"] == "up"
+        assert (status["forwards_failed_in_a_row"], status["last_forward_failure"]) == (1, "not answered in 3 s")
     finally:
         assert box.stop() == 0, box.output
         central.stop()

@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from edgepbx.central.forwards import ForwardHealth
 from edgepbx.config import Config
 from edgepbx.flows import ActiveFlow
 from edgepbx.ivr.prompts import PromptCatalogue
@@ -22,6 +23,7 @@ class BoxContext:
     central: Any = None   # the CentralService: .state ("up"/"down"/"none"), .mode, .link.routing, set_mode()
     dialer: Any = None    # the CallbackDialer: .enabled, set_enabled(), kick()
     voice_examples: VoiceExamples | None = None
+    forwards: ForwardHealth = field(default_factory=ForwardHealth)
     started_wall: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
     last_sync: float | None = None                # last time central changed or collected anything

@@ -69,6 +69,9 @@ class StatusOut(BaseModel):
     disk: Disk
     last_sync: float | None
     records: dict[str, RecordCounts]
+    forwards_failed_in_a_row: int = Field(default=0, description="forwards to central that failed since one was "
+                                                                 "answered (3 or more: an alarm, see the console)")
+    last_forward_failure: str | None = Field(default=None, description="why the last failed forward failed")
 
 
 class FlowOut(BaseModel):

@@ -36,5 +36,6 @@ async def get_status(request: Request) -> StatusOut:
         directory_version=await box.store.directory_version(),
         lines=[Line(kind="sip", address=str(box.config.sip.listen), state="up")],
         disk=Disk(path=str(store_dir), free_bytes=usage.free, total_bytes=usage.total),
-        last_sync=box.last_sync,
+        last_sync=box.last_sync, forwards_failed_in_a_row=box.forwards.failed_in_a_row,
+        last_forward_failure=box.forwards.last_failure,
         records={kind: RecordCounts(**await box.store.record_counts(kind)) for kind in RECORD_KINDS})

@@ -151,6 +151,9 @@ class Commands:
         disk = shutil.disk_usage(Path(self.box.config.store.path).resolve().parent)
         if disk.free < self.box.config.store.min_free_mb * 1024 * 1024:
             out.append(f"disk nearly full: {disk.free // 2**20} MiB free")
+        forwards = self.box.forwards.alarm()
+        if forwards:
+            out.append(forwards)
         if self.editor is not None and self.editor.pending_deadline() is not None:
             left = self.editor.pending_deadline() - time.time()
             out.append(f"config commit waiting for 'config confirm' ({max(0, left) / 60:.1f} min left)")
