@@ -214,6 +214,22 @@ def _build_section(name: str, cls: type, raw: Any, base_dir: Path, errors: list[
     return cls(**values)
 
 
+def _peer_uri_problem(uri: str) -> str | None:
+    """Why the box cannot call `uri`, or None. Its SIP runs over UDP and TCP only: a sips: URI
+    or ;transport=tls used to pass the check and then fail every forward."""
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+    params = [p.strip().lower() for p in uri.split(";")[1:]]
+    transport = next((p.removeprefix("transport=") for p in params if p.startswith("transport=")), "udp")
+    if scheme == "sips" or transport == "tls":
+        return ("SIP over TLS is not supported: use sip: (UDP, or TCP with ;transport=tcp), through a VPN "
+                f"where the link needs encryption; got {uri!r}")
+    if scheme != "sip":
+        return f"must be a sip: URI or empty, got {uri!r}"
+    if transport not in ("udp", "tcp"):
+        return f"transport {transport!r} is not supported (udp or tcp), got {uri!r}"
+    return None
+
+
 def _validate(config: Config, errors: list[str]) -> None:
     """Adds to `errors` every value that is well-typed but out of range or inconsistent."""
     def fail(where: str, why: str) -> None:
@@ -234,15 +250,13 @@ def _validate(config: Config, errors: list[str]) -> None:
         fail("[sip] max_calls", f"must be 1..{MAX_CALL_LEGS}, got {config.sip.max_calls}")
     if not 1024 <= config.sip.rtp_port <= 65000 or config.sip.rtp_port % 2:
         fail("[sip] rtp_port", f"must be an even port 1024..65000, got {config.sip.rtp_port}")
-    uri = config.central.uri
-    if uri and not (uri.startswith("sip:") or uri.startswith("sips:")):
-        fail("[central] uri", f"must be a sip: or sips: URI or empty, got {uri!r}")
-    backup = config.central.backup_uri
-    if backup and not (backup.startswith("sip:") or backup.startswith("sips:")):
-        fail("[central] backup_uri", f"must be a sip: or sips: URI or empty, got {backup!r}")
-    cb = config.central.callback_uri
-    if cb and (not cb.startswith(("sip:", "sips:")) or "{number}" not in cb):
-        fail("[central] callback_uri", f"must be a sip: URI with {{number}} in it, or empty, got {cb!r}")
+    for key in ("uri", "backup_uri", "callback_uri"):
+        value = getattr(config.central, key)
+        problem = _peer_uri_problem(value) if value else None
+        if not problem and key == "callback_uri" and value and "{number}" not in value:
+            problem = f"must have {{number}} in it (where the caller's number goes), got {value!r}"
+        if problem:
+            fail(f"[central] {key}", problem)
     try:
         parse_window(config.central.callback_hours)
     except ValueError as exc:
