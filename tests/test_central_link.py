@@ -85,6 +85,49 @@ def test_prober_against_a_real_sip_responder_and_silence() -> None:
     assert target("sip:queue@10.0.0.5") == ("10.0.0.5", 5060) and target("sips:q@[::1]:5071") == ("::1", 5071)
 
 
+def test_a_tcp_central_is_probed_over_tcp_and_again_after_it_restarts() -> None:
+    """With ;transport=tcp, forwards go by TCP, so the probes must too: a central listening on
+    TCP only was declared down (UDP probes unanswered) and every call stayed local."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.add(writer)
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode()
+                via = [line for line in head.split("\r\n") if line.startswith("Via:")][0]
+                assert "SIP/2.0/TCP" in via
+                writer.write(f"SIP/2.0 100 Trying\r\n{via}\r\nContent-Length: 0\r\n\r\n"
+                             f"SIP/2.0 200 OK\r\n{via}\r\nContent-Length: 4\r\n\r\nv=0\n".encode())
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            writer.close()
+
+    async def scenario() -> tuple[list[bool], list[bool], list[bool]]:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        results: list[bool] = []
+        prober = OptionsProber(f"sip:queue@127.0.0.1:{port};transport=tcp", "127.0.0.1",
+                               lambda ok, now, detail: results.append(ok), interval_s=0.2, timeout_s=0.2)
+        await prober.start()
+        await asyncio.sleep(0.7)
+        server.close()                       # central stops: its connections go with it
+        for writer in list(connections):
+            writer.close()
+        await asyncio.sleep(0.7)
+        down = len(results)
+        server2 = await asyncio.start_server(answer, "127.0.0.1", port)   # back on the same port
+        await asyncio.sleep(0.7)
+        await prober.stop()
+        server2.close()
+        for writer in connections:
+            writer.close()
+        await asyncio.sleep(0.05)
+        return results[:3], results[down - 2:down], results[-2:]
+
+    connections: set[asyncio.StreamWriter] = set()
+    first, while_down, after = asyncio.run(scenario())
+    assert first == [True, True, True] and while_down == [False, False] and after == [True, True]
+
+
 def test_pin_map_and_leds_on_gpiozero_mock_pins(tmp_path: Path) -> None:
     pins = load_pins(ROOT / "hardware" / "pins-rpi4.toml")
     factory = MockFactory()

@@ -1,10 +1,11 @@
-"""SIP OPTIONS keep-alive to central, over its own UDP socket on the event loop.
+"""SIP OPTIONS keep-alive to central, over its own socket on the event loop.
 
 Why OPTIONS and not registration: branch gateways and SBCs check trunk peers this way
 (Asterisk `qualify`, Kamailio's dispatcher, Cisco SRST/OPTIONS ping), it needs nothing
 configured on central (every SIP server answers OPTIONS), and it tests exactly the path a
-forwarded INVITE takes. Any SIP response but 503 counts as alive; silence or an ICMP error
-does not.
+forwarded INVITE takes, over the same transport (UDP, or TCP when the URI says
+;transport=tcp). Any SIP response but 503 counts as alive; silence, an ICMP error or a
+refused connection does not.
 """
 from __future__ import annotations
 
@@ -26,10 +27,17 @@ def target(uri: str) -> tuple[str, int]:
     return m.group("host").strip("[]"), int(m.group("port") or 5060)
 
 
-def options_request(uri: str, local: tuple[str, int], call_id: str, cseq: int, branch: str) -> bytes:
+def transport_of(uri: str) -> str:
+    """"tcp" when the URI says ;transport=tcp (forwards then go by TCP, so must the probes), else "udp"."""
+    params = [p.strip().lower() for p in uri.split(">", 1)[0].split(";")[1:]]
+    return "tcp" if "transport=tcp" in params else "udp"
+
+
+def options_request(uri: str, local: tuple[str, int], call_id: str, cseq: int, branch: str,
+                    transport: str = "udp") -> bytes:
     host, port = local
     return (f"OPTIONS {uri} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK{branch};rport\r\n"
+            f"Via: SIP/2.0/{transport.upper()} {host}:{port};branch=z9hG4bK{branch};rport\r\n"
             f"Max-Forwards: 70\r\n"
             f"From: <sip:edgepbx@{host}:{port}>;tag={call_id[:10]}\r\n"
             f"To: <{uri}>\r\n"
@@ -59,6 +67,37 @@ class _Protocol(asyncio.DatagramProtocol):
                 fut.set_exception(exc)
 
 
+class _TcpChannel:
+    """One TCP connection to central, kept between probes (RFC 3261 18: a client may reuse it)
+    and opened again after any failure."""
+
+    def __init__(self, peer: tuple[str, int], bind_host: str) -> None:
+        self.peer, self.bind_host = peer, bind_host
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def ask(self, request: Callable[[tuple[str, int]], bytes], branch: str) -> int:
+        """Sends the request (made for this connection's local address); the final status."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(*self.peer, local_addr=(self.bind_host, 0))
+        assert self.reader is not None
+        self.writer.write(request(self.writer.get_extra_info("sockname")[:2]))
+        await self.writer.drain()
+        while True:
+            head = (await self.reader.readuntil(b"\r\n\r\n")).decode("utf-8", "replace")
+            length = re.search(r"^(?:Content-Length|l)\s*:\s*(\d+)", head, re.IGNORECASE | re.MULTILINE)
+            if length and int(length.group(1)):
+                await self.reader.readexactly(int(length.group(1)))
+            status = re.match(r"SIP/2\.0 (\d{3})", head)
+            if status and int(status.group(1)) >= 200 and f"branch=z9hG4bK{branch}" in head:
+                return int(status.group(1))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
 class OptionsProber:
     def __init__(self, uri: str, bind_host: str, on_result: Callable[[bool, float, str], None],
                  interval_s: float = 1.0, timeout_s: float = 1.0) -> None:
@@ -82,6 +121,9 @@ class OptionsProber:
                 pass
 
     async def _run(self) -> None:
+        if transport_of(self.uri) == "tcp":
+            await self._run_tcp()
+            return
         loop = asyncio.get_running_loop()
         transport, proto = await loop.create_datagram_endpoint(_Protocol, local_addr=(self.bind_host, 0))
         local = transport.get_extra_info("sockname")[:2]
@@ -108,3 +150,27 @@ class OptionsProber:
                 await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
         finally:
             transport.close()
+
+    async def _run_tcp(self) -> None:
+        channel = _TcpChannel(self.peer, self.bind_host)
+        cseq = 0
+        try:
+            while True:
+                started = time.monotonic()
+                cseq += 1
+                branch = secrets.token_hex(8)
+                answered, detail = False, "timeout"
+                try:
+                    code = await asyncio.wait_for(channel.ask(
+                        lambda local: options_request(self.uri, local, self.call_id, cseq, branch, "tcp"), branch),
+                        self.timeout_s)
+                    answered, detail = code != 503, f"{code}"
+                except asyncio.TimeoutError:
+                    channel.close()
+                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+                    detail = getattr(exc, "strerror", None) or type(exc).__name__
+                    channel.close()
+                self.on_result(answered, time.monotonic(), detail)
+                await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
+        finally:
+            channel.close()
