@@ -71,7 +71,7 @@ def test_prober_against_a_real_sip_responder_and_silence() -> None:
         transport, _ = await loop.create_datagram_endpoint(Responder, local_addr=("127.0.0.1", 0))
         port = transport.get_extra_info("sockname")[1]
         results: list[bool] = []
-        prober = OptionsProber(f"sip:queue@127.0.0.1:{port}", "127.0.0.1",
+        prober = OptionsProber(f"sip:queue@localhost:{port}", "127.0.0.1",  # a name: looked up off the loop
                                lambda ok, now, detail: results.append(ok), interval_s=0.2, timeout_s=0.2)
         await prober.start()
         await asyncio.sleep(0.7)
@@ -126,6 +126,49 @@ def test_a_tcp_central_is_probed_over_tcp_and_again_after_it_restarts() -> None:
     connections: set[asyncio.StreamWriter] = set()
     first, while_down, after = asyncio.run(scenario())
     assert first == [True, True, True] and while_down == [False, False] and after == [True, True]
+
+
+def test_a_central_name_that_resolves_slowly_never_stalls_the_box() -> None:
+    """Central by host name, with the WAN (and so the DNS server) down: the lookup takes
+    seconds. Probes say down meanwhile, one lookup runs at a time, and the event loop (every
+    call's IVR) keeps ticking; once the name resolves, central is up."""
+    class Responder(asyncio.DatagramProtocol):
+        def connection_made(self, transport) -> None:  # noqa: ANN001
+            self.transport = transport
+
+        def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
+            via = [line for line in data.decode().split("\r\n") if line.startswith("Via:")][0]
+            self.transport.sendto(f"SIP/2.0 200 OK\r\n{via}\r\nContent-Length: 0\r\n\r\n".encode(), addr)
+
+    async def scenario() -> tuple[list[bool], int, float]:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(Responder, local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        lookups = 0
+
+        async def slow_dns(host: str, wanted_port: int) -> list:
+            nonlocal lookups
+            lookups += 1
+            await asyncio.sleep(1.5)                 # a resolver waiting on a dead link
+            return [(2, 2, 17, "", ("127.0.0.1", wanted_port))]
+
+        results: list[bool] = []
+        prober = OptionsProber(f"sip:queue@central.branch.example:{port}", "127.0.0.1",
+                               lambda ok, now, detail: results.append(ok), interval_s=0.2, timeout_s=0.2,
+                               resolve=slow_dns)
+        await prober.start()
+        worst, last = 0.0, time.monotonic()
+        for _ in range(50):                          # 2.5 s of a 50 ms tick
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            worst, last = max(worst, now - last), now
+        await prober.stop()
+        transport.close()
+        return results, lookups, worst
+
+    results, lookups, worst = asyncio.run(scenario())
+    assert results[:4] == [False] * 4 and results[-2:] == [True, True], results
+    assert lookups == 1 and worst < 0.15, (lookups, worst)
 
 
 def test_pin_map_and_leds_on_gpiozero_mock_pins(tmp_path: Path) -> None:

@@ -10,11 +10,13 @@ refused connection does not.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import secrets
+import socket
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 
 log = logging.getLogger("edgepbx.central")
 _URI = re.compile(r"^sips?:(?:[^@]+@)?(?P<host>\[[^\]]+\]|[^:;>]+)(?::(?P<port>\d+))?")
@@ -98,11 +100,44 @@ class _TcpChannel:
         self.reader = self.writer = None
 
 
+Resolve = Callable[[str, int], Awaitable[list]]     # loop.getaddrinfo's shape: [(family, ..., sockaddr)]
+
+
+class _Address:
+    """Central's address, looked up off the event loop and kept for RESOLVED_FOR_S.
+
+    A host name in central's URI used to be resolved by sendto() itself, blocking the loop:
+    when the WAN is down, exactly when the box must answer calls locally, the resolver's
+    timeouts froze every call's IVR for seconds at each probe. One lookup runs at a time."""
+
+    RESOLVED_FOR_S = 60.0
+
+    def __init__(self, host: str, port: int, resolve: Resolve | None) -> None:
+        self.host, self.port, self.resolve = host, port, resolve
+        self.known: tuple[str, int] | None = None
+        self.until = 0.0
+        self.lookup: asyncio.Task | None = None
+
+    async def get(self, timeout_s: float) -> tuple[str, int]:
+        now = time.monotonic()
+        if self.known and now < self.until:
+            return self.known
+        if self.lookup is None or self.lookup.done():
+            resolve = self.resolve or functools.partial(asyncio.get_running_loop().getaddrinfo,
+                                                        family=socket.AF_INET, type=socket.SOCK_DGRAM)
+            self.lookup = asyncio.ensure_future(resolve(self.host, self.port))
+        infos = await asyncio.wait_for(asyncio.shield(self.lookup), timeout_s)
+        self.known, self.until = infos[0][4][:2], time.monotonic() + self.RESOLVED_FOR_S
+        return self.known
+
+
 class OptionsProber:
     def __init__(self, uri: str, bind_host: str, on_result: Callable[[bool, float, str], None],
-                 interval_s: float = 1.0, timeout_s: float = 1.0) -> None:
+                 interval_s: float = 1.0, timeout_s: float = 1.0, resolve: Resolve | None = None) -> None:
+        """`resolve` looks central's host up (default: the loop's getaddrinfo, in a thread)."""
         self.uri = uri
         self.peer = target(uri)
+        self.address = _Address(*self.peer, resolve)
         self.bind_host = bind_host
         self.on_result = on_result
         self.interval_s, self.timeout_s = interval_s, timeout_s
@@ -113,6 +148,8 @@ class OptionsProber:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="central-probe")
 
     async def stop(self) -> None:
+        if self.address.lookup is not None:
+            self.address.lookup.cancel()
         if self._task:
             self._task.cancel()
             try:
@@ -137,8 +174,9 @@ class OptionsProber:
                 proto.waiting[branch] = fut
                 answered, detail = False, "timeout"
                 try:
-                    transport.sendto(options_request(self.uri, local, self.call_id, cseq, branch), self.peer)
-                    code = await asyncio.wait_for(fut, self.timeout_s)
+                    peer = await self.address.get(self.timeout_s)
+                    transport.sendto(options_request(self.uri, local, self.call_id, cseq, branch), peer)
+                    code = await asyncio.wait_for(fut, max(0.05, self.timeout_s - (time.monotonic() - started)))
                     answered, detail = code != 503, f"{code}"
                 except asyncio.TimeoutError:
                     pass
