@@ -2,18 +2,22 @@
 
 It is fed events (digit, prompt finished, timeout, forward result, hang-up) with the time
 `now`, and returns actions (play, stop, forward, hang up, ...). It never sleeps or reads a
-clock: `deadline` says when it next wants a Timeout event. Tests drive it with synthetic
+clock: `deadline` says when it next wants a Timeout event, and the local time an `hours`
+node asks for comes from the `clock` it is given. Tests drive it with synthetic
 events and a hand-advanced clock; the call task drives it from the SIP edge.
 """
 from __future__ import annotations
 
+import time
 from enum import Enum
+from typing import Callable
 
 from edgepbx.ivr.events import (Action, CallerHold, CallerHungUp, Collected, Digit, Entered, Event, Forward,
                                 ForwardContext, ForwardResult, Hangup, Listen, ModeChanged, Play, PlaybackDone,
                                 Record, RecordingStopped, RequestCallback, SpeechPace, StopPlayback, StopRecording,
                                 Timeout, VoiceKey)
 from edgepbx.ivr.flow import GLOBAL_ACTIONS, VI_SUFFIX, VOICE_SHORTCUTS, Flow, Node
+from edgepbx.ivr.schedule import is_open
 
 SECRET_MASK = "***"
 MODES = ("normal", "elderly", "visually_impaired")
@@ -45,9 +49,12 @@ class CallSession:
     """One call's IVR state. Create, call `start(now)`, then `handle(event, now)`."""
 
     def __init__(self, flow: Flow, language: str, mode: str = "normal",
-                 carried: ForwardContext | None = None) -> None:
-        """`carried`: the context of an earlier flow this call walked (path and data go on)."""
+                 carried: ForwardContext | None = None,
+                 clock: Callable[[], time.struct_time] = time.localtime) -> None:
+        """`carried`: the context of an earlier flow this call walked (path and data go on).
+        `clock` gives local time, for `hours` nodes."""
         self.flow = flow
+        self.clock = clock
         self.language = language if language in flow.languages else flow.languages[0]
         self.mode = mode
         self.path: list[str] = list(carried.path) if carried else []
@@ -212,6 +219,13 @@ class CallSession:
 
     def _enter(self, node_id: str, now: float, push: bool = True) -> list[Action]:
         node = self.flow.nodes[node_id]
+        if node.type == "hours":       # leads on at once; the greeting is the node it leads to
+            branch = node.next if is_open(node.openings, node.closed_dates, self.clock()) else node.closed
+            assert branch is not None
+            self.path.append(node_id)
+            if self.node is node:
+                self.node = self.flow.nodes[branch]
+            return [Entered(node_id, node.type)] + self._enter(branch, now, push)
         if node is not self.node:
             self._failures = 0
             self._greeting = False

@@ -1,6 +1,6 @@
 """Flow documents: the declarative IVR a box runs, loaded from TOML and validated.
 
-A flow is a set of nodes (menu, collect, play, forward, callback, hangup, language), a
+A flow is a set of nodes (menu, collect, play, forward, callback, hangup, language, hours), a
 prompt table with the text of every prompt in every language of the flow, global keys
 valid at every level, and failure handling. Validation collects every error, each naming
 the node and the field, so an operator fixes a rejected flow in one pass. A flow that does
@@ -17,9 +17,10 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from edgepbx.config import LANGUAGES, SYSTEM_FLOWS, TEMPLATES
+from edgepbx.ivr.schedule import Opening, parse_date, parse_schedule
 
 KEYS = "0123456789*#"
-NODE_TYPES = ("language", "menu", "collect", "play", "forward", "callback", "message", "hangup")
+NODE_TYPES = ("language", "menu", "collect", "play", "forward", "callback", "message", "hangup", "hours")
 FORWARD_TARGETS = ("central", "backup")
 GLOBAL_ACTIONS = ("back", "repeat")
 VOICE_PROMPTS = ("voice_hint", "heard", "heard_confirm") + tuple(f"digit_{d}" for d in "0123456789")
@@ -44,6 +45,7 @@ _NODE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "callback": ({"prompt", "number_field", "next"}, {"prompt", "next"}),
     "message": ({"prompt", "next", "max_seconds"}, {"prompt", "next"}),
     "hangup": ({"prompt"}, set()),
+    "hours": ({"open", "next", "closed", "closed_dates"}, {"open", "next", "closed"}),
 }
 
 
@@ -91,6 +93,9 @@ class Node:
     elderly_prompt: tuple[str, ...] = ()       # menu: what elderly callers hear instead (fewer options)
     elderly_options: tuple[str, ...] = ()      # menu: the keys offered to them (empty: all)
     key_fact: bool = False                     # play: said twice and confirmed in elderly mode
+    openings: tuple[Opening, ...] = ()         # hours: when the branch is open (then `next`)
+    closed: str | None = None                  # hours: where callers go when it is closed
+    closed_dates: tuple[str, ...] = ()         # hours: holidays, "YYYY-MM-DD" or "MM-DD" every year
 
 
 @dataclass(frozen=True)
@@ -230,7 +235,7 @@ class _Checker:
             if node.type == "menu":
                 for key, dest in node.options.items():
                     target(node.id, f"options.{key}", dest)
-            for fieldname in ("next", "on_fail"):
+            for fieldname in ("next", "on_fail", "closed"):
                 target(node.id, fieldname, getattr(node, fieldname))
         for prompt in SYSTEM_PROMPTS:
             if prompt not in prompts:
@@ -241,6 +246,7 @@ class _Checker:
                 self.warnings.append(f"prompt {prompt_id} points callers to something to read or see; add "
                                      f"{prompt_id}{VI_SUFFIX} for visually-impaired callers")
         self.check_fields(nodes)
+        self.check_hours_loops(nodes)
         self.check_reachable(nodes, start, fallback, {**global_keys, **{f"voice:{k}": v for k, v in shortcuts.items()}})
         if self.errors:
             return None
@@ -295,7 +301,7 @@ class _Checker:
         if "prompt" in required and not values["prompt"]:
             if "prompt" in table:
                 self.error(node_id, "prompt", "at least one prompt")
-        for key in ("next", "queue", "on_fail", "field", "number_field"):
+        for key in ("next", "queue", "on_fail", "field", "number_field", "closed"):
             if key in table and key in allowed:
                 values[key] = self.get(table, node_id, key, str)
         if "options" in allowed and "options" in table:
@@ -349,6 +355,18 @@ class _Checker:
             values["target"] = self.get(table, node_id, "target", str, default="central")
             if values["target"] not in FORWARD_TARGETS:
                 self.error(node_id, "target", f"must be one of {', '.join(FORWARD_TARGETS)}")
+        if kind == "hours":
+            try:
+                values["openings"] = parse_schedule(self.get(table, node_id, "open", str, default=""))
+            except ValueError as exc:
+                self.error(node_id, "open", str(exc))
+            dates = self.get(table, node_id, "closed_dates", list, default=[])
+            for date in dates:
+                try:
+                    parse_date(str(date))
+                except ValueError as exc:
+                    self.error(node_id, "closed_dates", str(exc))
+            values["closed_dates"] = tuple(str(d) for d in dates)
         if kind == "message":
             values["max_seconds"] = self.get(table, node_id, "max_seconds", float, default=60.0)
             if not 5.0 <= values["max_seconds"] <= 300.0:
@@ -363,6 +381,21 @@ class _Checker:
             elif node.number_field is not None and collected[node.number_field].secret:
                 self.error(node.id, "number_field", f"field {node.number_field!r} is secret")
 
+    def check_hours_loops(self, nodes: Mapping[str, Node]) -> None:
+        """hours nodes lead on at once: a ring of them would never reach a caller."""
+        for node in nodes.values():
+            if node.type != "hours":
+                continue
+            seen, todo = set(), [node.next, node.closed]
+            while todo:
+                dest = todo.pop()
+                if dest == node.id:
+                    self.error(node.id, "next", "hours nodes lead back to this one without a prompt in between")
+                    break
+                if dest in nodes and nodes[dest].type == "hours" and dest not in seen:
+                    seen.add(dest)
+                    todo += [nodes[dest].next, nodes[dest].closed]
+
     def check_reachable(self, nodes: Mapping[str, Node], start: str, fallback: str,
                         global_keys: Mapping[str, str]) -> None:
         seen: set[str] = set()
@@ -373,7 +406,7 @@ class _Checker:
                 continue
             seen.add(node_id)
             node = nodes[node_id]
-            dests = [node.next, node.on_fail] + (list(node.options.values()) if node.type == "menu" else [])
+            dests = [node.next, node.on_fail, node.closed] + (list(node.options.values()) if node.type == "menu" else [])
             todo.extend(d for d in dests if d in nodes)
         for node_id in sorted(set(nodes) - seen):
             self.warnings.append(f"{node_id}: unreachable from the start node")
