@@ -73,15 +73,16 @@ class _TcpChannel:
     """One TCP connection to central, kept between probes (RFC 3261 18: a client may reuse it)
     and opened again after any failure."""
 
-    def __init__(self, peer: tuple[str, int], bind_host: str) -> None:
-        self.peer, self.bind_host = peer, bind_host
+    def __init__(self, bind_host: str) -> None:
+        self.bind_host = bind_host
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def ask(self, request: Callable[[tuple[str, int]], bytes], branch: str) -> int:
-        """Sends the request (made for this connection's local address); the final status."""
+    async def ask(self, peer: tuple[str, int], request: Callable[[tuple[str, int]], bytes], branch: str) -> int:
+        """Sends the request (made for this connection's local address) to `peer`, an address
+        already looked up; the final status."""
         if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(*self.peer, local_addr=(self.bind_host, 0))
+            self.reader, self.writer = await asyncio.open_connection(*peer, local_addr=(self.bind_host, 0))
         assert self.reader is not None
         self.writer.write(request(self.writer.get_extra_info("sockname")[:2]))
         await self.writer.drain()
@@ -124,7 +125,7 @@ class _Address:
             return self.known
         if self.lookup is None or self.lookup.done():
             resolve = self.resolve or functools.partial(asyncio.get_running_loop().getaddrinfo,
-                                                        family=socket.AF_INET, type=socket.SOCK_DGRAM)
+                                                        family=socket.AF_INET)
             self.lookup = asyncio.ensure_future(resolve(self.host, self.port))
         infos = await asyncio.wait_for(asyncio.shield(self.lookup), timeout_s)
         self.known, self.until = infos[0][4][:2], time.monotonic() + self.RESOLVED_FOR_S
@@ -190,7 +191,7 @@ class OptionsProber:
             transport.close()
 
     async def _run_tcp(self) -> None:
-        channel = _TcpChannel(self.peer, self.bind_host)
+        channel = _TcpChannel(self.bind_host)
         cseq = 0
         try:
             while True:
@@ -199,9 +200,10 @@ class OptionsProber:
                 branch = secrets.token_hex(8)
                 answered, detail = False, "timeout"
                 try:
+                    peer = await self.address.get(self.timeout_s)
                     code = await asyncio.wait_for(channel.ask(
-                        lambda local: options_request(self.uri, local, self.call_id, cseq, branch, "tcp"), branch),
-                        self.timeout_s)
+                        peer, lambda local: options_request(self.uri, local, self.call_id, cseq, branch, "tcp"), branch),
+                        max(0.05, self.timeout_s - (time.monotonic() - started)))
                     answered, detail = code != 503, f"{code}"
                 except asyncio.TimeoutError:
                     channel.close()
