@@ -57,15 +57,18 @@ def test_modes_override_routing_and_are_recorded() -> None:
     assert CentralLink(False).routing == "local" and CentralLink(False).probed(True, 0) == []
 
 
+class Responder(asyncio.DatagramProtocol):
+    """A central that answers every OPTIONS 200 over UDP."""
+
+    def connection_made(self, transport) -> None:  # noqa: ANN001
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
+        via = [line for line in data.decode().split("\r\n") if line.startswith("Via:")][0]
+        self.transport.sendto(f"SIP/2.0 200 OK\r\n{via}\r\nContent-Length: 0\r\n\r\n".encode(), addr)
+
+
 def test_prober_against_a_real_sip_responder_and_silence() -> None:
-    class Responder(asyncio.DatagramProtocol):
-        def connection_made(self, transport) -> None:  # noqa: ANN001
-            self.transport = transport
-
-        def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
-            via = [line for line in data.decode().split("\r\n") if line.startswith("Via:")][0]
-            self.transport.sendto(f"SIP/2.0 200 OK\r\n{via}\r\nContent-Length: 0\r\n\r\n".encode(), addr)
-
     async def scenario() -> list[bool]:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(Responder, local_addr=("127.0.0.1", 0))
@@ -132,14 +135,6 @@ def test_a_central_name_that_resolves_slowly_never_stalls_the_box() -> None:
     """Central by host name, with the WAN (and so the DNS server) down: the lookup takes
     seconds. Probes say down meanwhile, one lookup runs at a time, and the event loop (every
     call's IVR) keeps ticking; once the name resolves, central is up."""
-    class Responder(asyncio.DatagramProtocol):
-        def connection_made(self, transport) -> None:  # noqa: ANN001
-            self.transport = transport
-
-        def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
-            via = [line for line in data.decode().split("\r\n") if line.startswith("Via:")][0]
-            self.transport.sendto(f"SIP/2.0 200 OK\r\n{via}\r\nContent-Length: 0\r\n\r\n".encode(), addr)
-
     async def scenario() -> tuple[list[bool], int, float]:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(Responder, local_addr=("127.0.0.1", 0))

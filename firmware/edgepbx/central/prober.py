@@ -69,6 +69,35 @@ class _Protocol(asyncio.DatagramProtocol):
                 fut.set_exception(exc)
 
 
+class _UdpChannel:
+    """One UDP socket for every probe; each answer is matched to its probe by the branch."""
+
+    def __init__(self, bind_host: str) -> None:
+        self.bind_host = bind_host
+        self.transport: asyncio.DatagramTransport | None = None
+        self.proto: _Protocol | None = None
+
+    async def ask(self, peer: tuple[str, int], request: Callable[[tuple[str, int]], bytes], branch: str) -> int:
+        loop = asyncio.get_running_loop()
+        if self.transport is None or self.proto is None:
+            self.transport, self.proto = await loop.create_datagram_endpoint(_Protocol, local_addr=(self.bind_host, 0))
+        fut: asyncio.Future[int] = loop.create_future()
+        self.proto.waiting[branch] = fut
+        try:
+            self.transport.sendto(request(self.transport.get_extra_info("sockname")[:2]), peer)
+            return await fut
+        finally:
+            self.proto.waiting.pop(branch, None)
+
+    def reset(self) -> None:
+        """Nothing to do: the socket serves the next probe as it is."""
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        self.transport = self.proto = None
+
+
 class _TcpChannel:
     """One TCP connection to central, kept between probes (RFC 3261 18: a client may reuse it)
     and opened again after any failure."""
@@ -94,6 +123,10 @@ class _TcpChannel:
             status = re.match(r"SIP/2\.0 (\d{3})", head)
             if status and int(status.group(1)) >= 200 and f"branch=z9hG4bK{branch}" in head:
                 return int(status.group(1))
+
+    def reset(self) -> None:
+        """After a failure: the next probe opens a new connection."""
+        self.close()
 
     def close(self) -> None:
         if self.writer is not None:
@@ -159,39 +192,8 @@ class OptionsProber:
                 pass
 
     async def _run(self) -> None:
-        if transport_of(self.uri) == "tcp":
-            await self._run_tcp()
-            return
-        loop = asyncio.get_running_loop()
-        transport, proto = await loop.create_datagram_endpoint(_Protocol, local_addr=(self.bind_host, 0))
-        local = transport.get_extra_info("sockname")[:2]
-        cseq = 0
-        try:
-            while True:
-                started = time.monotonic()
-                cseq += 1
-                branch = secrets.token_hex(8)
-                fut: asyncio.Future[int] = loop.create_future()
-                proto.waiting[branch] = fut
-                answered, detail = False, "timeout"
-                try:
-                    peer = await self.address.get(self.timeout_s)
-                    transport.sendto(options_request(self.uri, local, self.call_id, cseq, branch), peer)
-                    code = await asyncio.wait_for(fut, max(0.05, self.timeout_s - (time.monotonic() - started)))
-                    answered, detail = code != 503, f"{code}"
-                except asyncio.TimeoutError:
-                    pass
-                except OSError as exc:
-                    detail = exc.strerror or type(exc).__name__
-                finally:
-                    proto.waiting.pop(branch, None)
-                self.on_result(answered, time.monotonic(), detail)
-                await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
-        finally:
-            transport.close()
-
-    async def _run_tcp(self) -> None:
-        channel = _TcpChannel(self.bind_host)
+        transport = transport_of(self.uri)
+        channel: _UdpChannel | _TcpChannel = _TcpChannel(self.bind_host) if transport == "tcp" else _UdpChannel(self.bind_host)
         cseq = 0
         try:
             while True:
@@ -202,14 +204,14 @@ class OptionsProber:
                 try:
                     peer = await self.address.get(self.timeout_s)
                     code = await asyncio.wait_for(channel.ask(
-                        peer, lambda local: options_request(self.uri, local, self.call_id, cseq, branch, "tcp"), branch),
-                        max(0.05, self.timeout_s - (time.monotonic() - started)))
+                        peer, lambda local: options_request(self.uri, local, self.call_id, cseq, branch, transport),
+                        branch), max(0.05, self.timeout_s - (time.monotonic() - started)))
                     answered, detail = code != 503, f"{code}"
                 except asyncio.TimeoutError:
-                    channel.close()
+                    channel.reset()
                 except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
                     detail = getattr(exc, "strerror", None) or type(exc).__name__
-                    channel.close()
+                    channel.reset()
                 self.on_result(answered, time.monotonic(), detail)
                 await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
         finally:
