@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgepbx.central.hours import parse_window
+from edgepbx.sip.uri import transport_param
 
 LANGUAGES = ("zh", "en")
 TEMPLATES = ("ecommerce", "repair", "finance", "medical")
@@ -218,8 +219,7 @@ def _peer_uri_problem(uri: str) -> str | None:
     """Why the box cannot call `uri`, or None. Its SIP runs over UDP and TCP only: a sips: URI
     or ;transport=tls used to pass the check and then fail every forward."""
     scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
-    params = [p.strip().lower() for p in uri.split(";")[1:]]
-    transport = next((p.removeprefix("transport=") for p in params if p.startswith("transport=")), "udp")
+    transport = transport_param(uri)
     if scheme == "sips" or transport == "tls":
         return ("SIP over TLS is not supported: use sip: (UDP, or TCP with ;transport=tcp), through a VPN "
                 f"where the link needs encryption; got {uri!r}")

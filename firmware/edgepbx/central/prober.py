@@ -18,6 +18,8 @@ import socket
 import time
 from typing import Awaitable, Callable
 
+from edgepbx.sip.uri import transport_param
+
 log = logging.getLogger("edgepbx.central")
 _URI = re.compile(r"^sips?:(?:[^@]+@)?(?P<host>\[[^\]]+\]|[^:;>]+)(?::(?P<port>\d+))?")
 
@@ -27,12 +29,6 @@ def target(uri: str) -> tuple[str, int]:
     if not m:
         raise ValueError(f"cannot probe {uri!r}")
     return m.group("host").strip("[]"), int(m.group("port") or 5060)
-
-
-def transport_of(uri: str) -> str:
-    """"tcp" when the URI says ;transport=tcp (forwards then go by TCP, so must the probes), else "udp"."""
-    params = [p.strip().lower() for p in uri.split(">", 1)[0].split(";")[1:]]
-    return "tcp" if "transport=tcp" in params else "udp"
 
 
 def options_request(uri: str, local: tuple[str, int], call_id: str, cseq: int, branch: str,
@@ -192,7 +188,7 @@ class OptionsProber:
                 pass
 
     async def _run(self) -> None:
-        transport = transport_of(self.uri)
+        transport = "tcp" if transport_param(self.uri) == "tcp" else "udp"   # the forwards' transport
         channel: _UdpChannel | _TcpChannel = _TcpChannel(self.bind_host) if transport == "tcp" else _UdpChannel(self.bind_host)
         cseq = 0
         try:

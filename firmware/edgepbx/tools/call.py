@@ -22,6 +22,7 @@ import pjsua2 as pj
 
 from edgepbx.dsp._vector import vector_bytes
 from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint, destroy_media, pcm_format
+from edgepbx.sip.info_keys import EVENT_KEYS
 from edgepbx.tools.options import at_seconds, hold_span
 
 FIRST_AUDIO_RMS = 200.0  # int16 RMS above line noise: the first prompt has started
@@ -103,7 +104,6 @@ def _schedule(tokens: list[str], wait: float, gap: float) -> list[tuple[float, s
 
 
 INFO_BODIES = ("relay", "relay-code", "dtmf")
-EVENT_KEYS = "0123456789*#ABCD"      # RFC 4733 event codes 0-15
 
 
 def info_request(style: str, digit: str) -> pj.CallSendRequestParam:

@@ -1,0 +1,9 @@
+"""Reading a SIP URI's parameters the way the box's config check and its prober both need."""
+from __future__ import annotations
+
+
+def transport_param(uri: str) -> str:
+    """The URI's ;transport= value in lower case, "udp" when it names none (RFC 3261 19.1.1).
+    Only the URI itself counts, not header parameters after a closing '>'."""
+    params = [p.strip().lower() for p in uri.split(">", 1)[0].split(";")[1:]]
+    return next((p.removeprefix("transport=") for p in params if p.startswith("transport=")), "udp")
