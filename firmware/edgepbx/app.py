@@ -8,7 +8,7 @@ import signal
 import time
 from typing import Callable
 
-from edgepbx import __version__, retention
+from edgepbx import __version__, resilience, retention
 from edgepbx.api.context import BoxContext
 from edgepbx.api.server import ApiServer
 from edgepbx.calls import CallRouter, CallTask
@@ -30,7 +30,9 @@ from edgepbx.numbers import callback_refusal
 from edgepbx.dsp.voicekey.model import load as load_voice_model
 from edgepbx.dsp.voicekey.vocabulary import LANGUAGES as VOICE_LANGUAGES
 from edgepbx.sip.hop import ThreadHop
+from edgepbx.sip.admission import Admission
 from edgepbx.sip.stack import SipStack
+from edgepbx.sip.trust import TrustKeeper, policy as trust_policy
 from edgepbx.store import Store
 from edgepbx.watchdog import Notifier, healthy
 from edgepbx.panel.front import FrontPanel
@@ -97,27 +99,19 @@ async def run_box(config: Config) -> int:
     logbuf = LogBuffer()                 # the console's `show log` starts with the start-up
     logging.getLogger().addHandler(logbuf)
     catalogue = PromptCatalogue(config.ivr.prompts)
-    store = await Store.open(config.store.path)
-    try:
-        # Everything that can be wrong with the files is checked before any port opens.
-        flows = await ActiveFlow.load(store, catalogue, config)
-    except BaseException:
-        await store.close()
-        raise
+    alarms: dict[str, str] = {}      # what the box repaired or replaced instead of refusing to start
+    store = await resilience.open_store(config.store.path, alarms)
+    for call in await store.close_interrupted():
+        log.warning("call %s from %s was in progress when the box stopped: recorded as interrupted (path %s)",
+                    call.call_uid, call.caller, ">".join(call.ivr_path) or "-")
+    flows = await resilience.active_flow(store, catalogue, config, alarms)
     for warning in flows.flow.warnings:
         log.warning("flow %s: %s", flows.flow.name, warning)
-    try:
-        outage = load_flow(config.central.outage_flow)
-        catalogue.check(outage)
-        wait = load_flow("wait")
-        catalogue.check(wait)
-        callback_flow = load_flow("callback_call")
-        catalogue.check(callback_flow)
-        csat_flow = load_flow("csat")
-        catalogue.check(csat_flow)
-    except BaseException:
-        await store.close()
-        raise
+    outage = await resilience.system_flow(store, "outage", config.central.outage_flow, alarms)
+    wait = await resilience.system_flow(store, "wait", "wait", alarms)
+    callback_flow = await resilience.system_flow(store, "callback_call", "callback_call", alarms)
+    csat_flow = await resilience.system_flow(store, "csat", "csat", alarms)
+    await resilience.repair_prompts_off_loop(catalogue, [flows.flow, outage, wait, callback_flow, csat_flow], alarms)
     loop = asyncio.get_running_loop()
     # Taken over before start-up goes on: a SIGTERM from systemd (or a test) during start-up or
     # right after the ready line ends the box cleanly instead of killing it mid-write.
@@ -151,9 +145,13 @@ async def run_box(config: Config) -> int:
     central = CentralService(config, store, router.central_lost, _panel(config, pin_factory), on_back=dialer.kick)
     dialer.central_up = lambda: central.link.routing == "central"
     hop: ThreadHop = ThreadHop(loop, router.deliver)
-    stack = SipStack(config.sip, hop)
+    admission = Admission(trust_policy(config))
+    trust = TrustKeeper(config, admission)
+    await trust.refresh()                    # central's and trusted host names, off the loop
+    stack = SipStack(config.sip, hop, admission)
     box = BoxContext(config, store, flows, catalogue, active_calls=lambda: len(router.tasks), central=central,
-                     dialer=dialer, voice_examples=voice_examples, forwards=forwards)
+                     dialer=dialer, voice_examples=voice_examples, forwards=forwards, admission=admission,
+                     trust=trust, alarms=alarms, system_flows=(outage, wait, callback_flow, csat_flow))
     api = ApiServer(box)
     try:
         await dialer.load()
@@ -174,6 +172,7 @@ async def run_box(config: Config) -> int:
         await store.close()
         raise
     fxo_task = loop.create_task(fxo.run(), name="fxo-line") if fxo is not None else None
+    trust_task = loop.create_task(trust.run(), name="sip-trust")
     keeper = loop.create_task(retention.run(store, config.store.min_free_mb * 1024 * 1024), name="retention")
     redial = loop.create_task(dialer.run(), name="callback-dialer")
     notifier = Notifier()
@@ -218,7 +217,7 @@ async def run_box(config: Config) -> int:
         await console.stop()
     notifier.send("STOPPING=1")
     log.info("stopping: hanging up %d call(s)", len(router.tasks))
-    for task in (keeper, redial, watchdog, *([fxo_task] if fxo_task else [])):
+    for task in (keeper, redial, watchdog, trust_task, *([fxo_task] if fxo_task else [])):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

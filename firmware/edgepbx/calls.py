@@ -112,6 +112,7 @@ class CallTask:
                 self.session = CallSession(self.flow, language, mode)
                 if mode != "normal":
                     log.info("call %s in %s mode (directory)", self.uid, mode)
+        await self._keep_progress()
         try:
             await self._until_media()
             self.answered_wall = time.time()
@@ -219,6 +220,11 @@ class CallTask:
             self._forward_timer = None
 
     async def _act(self, actions: list[ivr.Action]) -> None:
+        await self._carry_out(actions)
+        if any(isinstance(a, (ivr.Entered, ivr.Collected, ivr.Forward)) for a in actions):
+            await self._keep_progress()
+
+    async def _carry_out(self, actions: list[ivr.Action]) -> None:
         for action in actions:
             if isinstance(action, ivr.Play):
                 files = tuple(self._prompt_files.get(pid) or self._prompt_file(self._prompt_swap.get(pid, pid), lang, action.variant)
@@ -328,14 +334,26 @@ class CallTask:
             seconds = 0.0
         await self._act(self.session.handle(ivr.RecordingStopped(seconds), now))
 
-    async def _record(self) -> None:
+    def _snapshot(self) -> CallRecord:
+        """The call's record as of now."""
         session = self.session
-        record = CallRecord(
+        return CallRecord(
             call_uid=self.uid, caller=self.caller, called=self.called, started_at=self.started_wall,
             answered_at=self.answered_wall, ended_at=time.time(), language=session.language,
             ivr_path=tuple(session.path), digits=session.record_digits(),
             outcome=self._ended_outcome or session.outcome or ("unanswered" if self.answered_wall is None else "abandoned"),
             forward_target=self.forward_target, hangup_cause=self.cause, mode=session.mode, csat=self.csat)
+
+    async def _keep_progress(self) -> None:
+        """What the call has done so far, kept in the store: a crash leaves it "interrupted"
+        with this context instead of without a trace."""
+        try:
+            await self.store.call_in_progress(self._snapshot())
+        except Exception:  # noqa: BLE001 - a full disk must not end the call
+            log.warning("call %s: progress not kept (store error)", self.uid, exc_info=True)
+
+    async def _record(self) -> None:
+        record = self._snapshot()
         try:
             row = await self.store.add_call(record)
         except Exception:  # noqa: BLE001 - the record is lost; say so loudly

@@ -10,9 +10,10 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from edgepbx.central.hours import parse_window
+from edgepbx.sip.admission import UNTRUSTED_POLICIES, parse_rate, parse_trusted
 from edgepbx.sip.uri import transport_param
 
 LANGUAGES = ("zh", "en")
@@ -56,6 +57,14 @@ class SipSection:
     auth_user: str = ""     # digest credentials for a peer that challenges the box's INVITEs
     auth_password: str = field(default="", repr=False)   # (central's SBC, the backup line, the
                                                           # call-back gateway), any realm
+    trusted: tuple[str, ...] = field(default=(), metadata={"kind": tuple})   # who may call: addresses,
+                                    # CIDR ranges, host names; central's hosts always; empty on a
+                                    # loopback listen: 127.0.0.0/8
+    untrusted: str = "reject"       # everyone else: "reject" (403) or "drop" (no answer)
+    invite_rate: str = "10/s burst 30"   # new INVITEs per trusted source (central's hosts: no limit)
+    calls_per_source: int = 30      # call legs one source may hold at once
+    block_s: float = 60.0           # a flooding source (or one that never ACKs) is refused this long
+    confirm_timeout_s: float = 4.0  # a call whose 200 OK is not ACKed in this time is hung up
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,10 @@ def _check_type(where: str, value: Any, expected: type) -> Any:
         return float(value)
     if expected is Path:
         expected = str
+    if expected is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        return tuple(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         shown = "" if is_secret(where) else f" {value!r}"
         raise ConfigError(f"{where}: expected {expected.__name__}, got {type(value).__name__}{shown}")
@@ -250,6 +263,7 @@ def _validate(config: Config, errors: list[str]) -> None:
         fail("[sip] max_calls", f"must be 1..{MAX_CALL_LEGS}, got {config.sip.max_calls}")
     if not 1024 <= config.sip.rtp_port <= 65000 or config.sip.rtp_port % 2:
         fail("[sip] rtp_port", f"must be an even port 1024..65000, got {config.sip.rtp_port}")
+    _validate_admission(config, fail)
     for key in ("uri", "backup_uri", "callback_uri"):
         value = getattr(config.central, key)
         problem = _peer_uri_problem(value) if value else None
@@ -309,6 +323,36 @@ def _validate(config: Config, errors: list[str]) -> None:
         fail("[fxo] enabled", "the line needs a pin map: set [panel] pins")
     if config.log.level not in LOG_LEVELS:
         fail("[log] level", f"must be one of {', '.join(LOG_LEVELS)}, got {config.log.level!r}")
+
+
+def _validate_admission(config: Config, fail: Callable[[str, str], None]) -> None:
+    sip = config.sip
+    for entry in sip.trusted:
+        try:
+            parse_trusted(entry)
+        except ValueError as exc:
+            fail("[sip] trusted", str(exc))
+    if not sip.trusted and not is_loopback(sip.listen.host):
+        fail("[sip] trusted", f"the box listens on {sip.listen.host}, beyond this machine: list who may call it, "
+             'e.g. trusted = ["192.168.1.0/24", "gw.example.net"] (the trunk, the gateway, the office LAN); '
+             "central's hosts are trusted anyway. A box that must knowingly take calls from anyone: "
+             'trusted = ["0.0.0.0/0"]')
+    if sip.untrusted not in UNTRUSTED_POLICIES:
+        fail("[sip] untrusted", f"must be one of {', '.join(UNTRUSTED_POLICIES)}, got {sip.untrusted!r}")
+    try:
+        parse_rate(sip.invite_rate)
+    except ValueError as exc:
+        fail("[sip] invite_rate", str(exc))
+    if not 1 <= sip.calls_per_source <= MAX_CALL_LEGS:
+        fail("[sip] calls_per_source", f"must be 1..{MAX_CALL_LEGS}, got {sip.calls_per_source}")
+    if not 5.0 <= sip.block_s <= 86400.0:
+        fail("[sip] block_s", f"must be 5..86400 seconds, got {sip.block_s}")
+    if not 1.0 <= sip.confirm_timeout_s <= 32.0:
+        fail("[sip] confirm_timeout_s", f"must be 1..32 seconds, got {sip.confirm_timeout_s}")
+
+
+def is_loopback(host: str) -> bool:
+    return host == "localhost" or host.startswith("127.")
 
 
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "source"}

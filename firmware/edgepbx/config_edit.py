@@ -120,6 +120,14 @@ class ConfigEditor:
         self.marker.unlink(missing_ok=True)
         return "committed"
 
+    def write_running(self, doc: dict) -> None:
+        """Writes a change made from afar (the sync API, already checked) as the running config;
+        the old file is kept as .prev."""
+        if self.path.is_file():
+            _write(self.previous, self.path.read_text(encoding="utf-8"))
+        _write(self.path, dumps(doc))
+        self.running = json.loads(json.dumps(doc))
+
     def confirm(self) -> str:
         if not self.marker.exists():
             raise ConfigError("no commit is waiting for confirmation")

@@ -63,10 +63,12 @@ class ActiveFlow:
         return self.current.flow
 
     @classmethod
-    async def load(cls, store: Store, catalogue: PromptCatalogue, config: Config) -> "ActiveFlow":
+    async def load(cls, store: Store, catalogue: PromptCatalogue, config: Config,
+                   check_prompts: bool = True) -> "ActiveFlow":
         """The last pushed flow if central ever pushed one, else the config's flow (version 0).
 
-        Raises FlowInvalid or PromptsMissing when the flow cannot run: the box must not start.
+        Raises FlowInvalid (or, with `check_prompts`, PromptsMissing) when the flow cannot run;
+        the box itself loads through edgepbx.resilience, which falls back instead.
         """
         stored = await store.active_flow()
         if stored is not None:
@@ -86,8 +88,15 @@ class ActiveFlow:
                     raise FlowInvalid(str(path), [FlowError("(flow)", "(file)", f"cannot read: {exc.strerror}")]) from None
                 document = flow_document(text, str(path))
             current = FlowVersion(0, read_flow(document, name), document, digest(document), None)
-        catalogue.check(current.flow)
+        if check_prompts:
+            catalogue.check(current.flow)
         return cls(store, catalogue, current)
+
+    @classmethod
+    def fallback(cls, store: Store, catalogue: PromptCatalogue, flow: Flow) -> "ActiveFlow":
+        """Runs `flow` (the last good one, or a template) as version 0 when the real one is bad."""
+        document = {"fallback": flow.name}
+        return cls(store, catalogue, FlowVersion(0, flow, document, digest(document), "fallback"))
 
     def validate(self, document: Mapping[str, Any], source: str) -> Flow:
         """Everything boot checks; FlowInvalid lists each problem as (node, field, reason)."""

@@ -16,5 +16,10 @@
 #define PJMEDIA_HAS_VIDEO           0
 /* Telephony runs at 8 kHz; keep the default conference bridge small and cheap. */
 #define PJMEDIA_CONF_USE_SWITCH_BOARD 0
+/* Hostile networks (issue 22): a TCP client that connects and sends no complete SIP message
+ * (or half of one) is closed after 10 s instead of holding a socket for ever; a server-side
+ * connection nobody uses any more goes after 2 minutes, not 10. */
+#define PJSIP_TCP_INITIAL_TIMEOUT   10
+#define PJSIP_TRANSPORT_SERVER_IDLE_TIME 120
 /* pjlib's known intentional warning. */
 #define PJ_TODO(x)

@@ -27,6 +27,14 @@ class BoxContext:
     started_wall: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
     last_sync: float | None = None                # last time central changed or collected anything
+    admission: Any = None   # edgepbx.sip.admission.Admission (None: no SIP stack, e.g. API tests)
+    trust: Any = None       # edgepbx.sip.trust.TrustKeeper
+    alarms: dict[str, str] = field(default_factory=dict)   # raised by parts of the box: key -> text
+    system_flows: tuple = ()  # the flows the box runs by itself (outage, wait, callback, CSAT)
+
+    def alarm_lines(self) -> list[str]:
+        """Alarms parts of the box raised (a missing prompt, a flow or store replaced)."""
+        return list(self.alarms.values())
 
     def synced(self) -> None:
         self.last_sync = time.time()

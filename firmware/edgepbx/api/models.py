@@ -72,6 +72,26 @@ class StatusOut(BaseModel):
     forwards_failed_in_a_row: int = Field(default=0, description="forwards to central that failed since one was "
                                                                  "answered (3 or more: an alarm, see the console)")
     last_forward_failure: str | None = Field(default=None, description="why the last failed forward failed")
+    sip: SipAdmissionOut | None = Field(default=None, description="admission control (also GET /api/v1/sip)")
+    alarms: list[str] = Field(default_factory=list, description="what needs attention (as the console's show alarms)")
+
+
+class SipAdmissionOut(BaseModel):
+    trusted: list[str] = Field(description="[sip] trusted (empty on a loopback listen: 127.0.0.0/8); "
+                                           "central's hosts are trusted anyway")
+    untrusted: Literal["reject", "drop"]
+    invite_rate: str
+    calls_per_source: int
+    admitted: int = Field(description="requests admitted since the box started")
+    refused: dict[str, int] = Field(description="refusals since start by reason: untrusted, rate, blocked, calls, "
+                                                "unconfirmed, malformed")
+    refused_by_source: dict[str, int] = Field(description="the 20 sources refused most")
+    blocked: dict[str, float] = Field(description="sources blocked now, with seconds left")
+
+
+class SipTrustIn(Strict):
+    trusted: list[Annotated[str, Field(max_length=253)]] = Field(max_length=256)
+    untrusted: Literal["reject", "drop"] = "reject"
 
 
 class FlowOut(BaseModel):

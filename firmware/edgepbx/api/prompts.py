@@ -74,15 +74,17 @@ async def put_prompt(request: Request, language: Language, prompt_id: PromptId) 
 
 
 @router.delete("/{language}/{prompt_id}", status_code=204, responses=ERRORS, dependencies=[Depends(need_write)],
-               summary="Delete a prompt the active flow does not use")
+               summary="Delete a prompt no flow the box may run uses (the active flow, outage, wait, "
+                       "callback, CSAT)")
 async def delete_prompt(request: Request, language: Language, prompt_id: PromptId) -> Response:
     box: BoxContext = request.app.state.box
     _checked(language, prompt_id)
-    flow = box.flows.flow
-    if prompt_id in flow.prompt_ids() and language in flow.languages:
-        users = sorted(n.id for n in flow.nodes.values() if prompt_id in n.prompt) or ["the engine"]
-        raise ApiError(409, "in_use", f"flow v{box.flows.current.version} plays {language}/{prompt_id} "
-                       f"(at {', '.join(users)}); push a flow without it first")
+    for flow in (box.flows.flow, *box.system_flows):
+        if prompt_id in flow.prompt_ids() and language in flow.languages:
+            users = sorted(n.id for n in flow.nodes.values() if prompt_id in n.prompt) or ["the engine"]
+            which = f"flow v{box.flows.current.version}" if flow is box.flows.flow else f"the {flow.name} flow"
+            raise ApiError(409, "in_use", f"{which} plays {language}/{prompt_id} "
+                           f"(at {', '.join(users)}); push a flow without it first")
     if not recordings.remove(box.catalogue, language, prompt_id):
         raise ApiError(404, "not_found", f"no prompt {language}/{prompt_id}")
     box.synced()

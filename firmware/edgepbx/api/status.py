@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from edgepbx import __version__
 from edgepbx.api.auth import need_read
 from edgepbx.api.context import BoxContext
+from edgepbx.api.sip import admission_out
 from edgepbx.api.models import Disk, Health, Line, RecordCounts, StatusOut
 from edgepbx.store import RECORD_KINDS
 
@@ -37,5 +38,5 @@ async def get_status(request: Request) -> StatusOut:
         lines=[Line(kind="sip", address=str(box.config.sip.listen), state="up")],
         disk=Disk(path=str(store_dir), free_bytes=usage.free, total_bytes=usage.total),
         last_sync=box.last_sync, forwards_failed_in_a_row=box.forwards.failed_in_a_row,
-        last_forward_failure=box.forwards.last_failure,
+        last_forward_failure=box.forwards.last_failure, sip=admission_out(box), alarms=box.alarm_lines(),
         records={kind: RecordCounts(**await box.store.record_counts(kind)) for kind in RECORD_KINDS})

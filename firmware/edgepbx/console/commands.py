@@ -30,6 +30,7 @@ TREE: dict[str, Any] = {
         "version": "software versions",
         "network": "interfaces and addresses",
         "alarms": "what needs attention",
+        "sip": "who may call the box; refused requests by reason and source; blocked sources",
     },
     "log": {"follow": "the log as it happens (Ctrl-C stops)"},
     "test": {"call": {"*": "URI: place a test call and report what was heard"}},
@@ -130,10 +131,32 @@ class Commands:
                 done = await asyncio.to_thread(subprocess.run, ["ip", "-brief", "address"], capture_output=True, text=True)
                 return done.stdout.strip()
             return platform.node()
+        if what == "sip":
+            return self._sip()
         if what == "alarms":
             alarms = await self._alarms()
             return "\n".join(alarms) if alarms else "no alarms"
         return f"% show what? {', '.join(TREE['show'])}"
+
+    def _sip(self) -> str:
+        sip = self.box.config.sip
+        trusted = ", ".join(sip.trusted) or "127.0.0.0/8 (loopback listen)"
+        lines = [f"trusted: {trusted} (and central's hosts)", f"untrusted: {sip.untrusted}",
+                 f"limits: {sip.invite_rate} new calls, {sip.calls_per_source} calls per source, "
+                 f"unconfirmed calls hung up after {sip.confirm_timeout_s:g} s, floods blocked {sip.block_s:g} s"]
+        admission = self.box.admission
+        if admission is None:
+            return "\n".join(lines)
+        with admission.lock:
+            summary = admission.summary(time.monotonic())
+        refused = summary["refused"]
+        lines.append(f"admitted {summary['admitted']}, refused " +
+                     (", ".join(f"{n} {why}" for why, n in sorted(refused.items())) if refused else "none"))
+        for source, count in summary["refused_by_source"].items():
+            lines.append(f"  {source:<16} {count} refused")
+        for source, left in summary["blocked"].items():
+            lines.append(f"  {source:<16} blocked, {left:.0f} s left")
+        return "\n".join(lines)
 
     async def _uncollected(self) -> int:
         total = 0
@@ -151,6 +174,13 @@ class Commands:
         disk = shutil.disk_usage(Path(self.box.config.store.path).resolve().parent)
         if disk.free < self.box.config.store.min_free_mb * 1024 * 1024:
             out.append(f"disk nearly full: {disk.free // 2**20} MiB free")
+        out.extend(self.box.alarm_lines() if hasattr(self.box, "alarm_lines") else [])
+        admission = getattr(self.box, "admission", None)
+        if admission is not None:
+            with admission.lock:
+                blocked = admission.blocked(time.monotonic())
+            if blocked:
+                out.append(f"SIP: {len(blocked)} source(s) blocked for flooding ({', '.join(list(blocked)[:5])})")
         forwards = self.box.forwards.alarm()
         if forwards:
             out.append(forwards)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import pjsua2 as pj
 
+from edgepbx.sip.admission import Admission
+from edgepbx.sip.gate import install_gate
 from edgepbx.sip.refusals import log_refused_invites
 from edgepbx.sip.unhandled import answer_unhandled_requests
 
@@ -55,13 +57,16 @@ def _keep_requests_on_their_transport() -> None:
 
 
 def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
-                    keep_late_audio: bool = False) -> EndpointHandle:
+                    keep_late_audio: bool = False, admission: Admission | None = None) -> EndpointHandle:
     """libCreate + libInit + SIP transports + libStart on the calling thread.
 
     SIP listens on UDP and, with `tcp`, on TCP at the same address and port: RFC 3261 (18)
     asks every SIP element for both, and a client may send a request over 1300 bytes (many
     codecs, long headers) by TCP. Port 0 (a caller) takes any free port for each, the UDP one
     reported.
+
+    `admission` (the box, not its test peers) judges every request before pjsip spends
+    anything on it (edgepbx.sip.gate), from before the first transport opens.
 
     `keep_late_audio` is for a process that records what it hears to compare it with the sent
     audio (the caller tool): its jitter buffer never drops frames to catch up after a burst, so a
@@ -71,7 +76,7 @@ def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
     ep = pj.Endpoint()
     ep.libCreate()
     try:
-        published, port = _start(ep, host, port, max_calls, tcp, keep_late_audio)
+        published, port = _start(ep, host, port, max_calls, tcp, keep_late_audio, admission)
     except BaseException:
         ep.libDestroy()      # here, on the thread that created it: pjlib aborts on any other
         raise
@@ -87,7 +92,7 @@ def _listen(ep: pj.Endpoint, kind: int, tcfg: pj.TransportConfig, name: str) -> 
 
 
 def _start(ep: pj.Endpoint, host: str, port: int, max_calls: int, tcp: bool,
-           keep_late_audio: bool) -> tuple[str, int]:
+           keep_late_audio: bool, admission: Admission | None) -> tuple[str, int]:
     """libInit, transports, libStart, codecs; returns the published SIP address and port.
 
     Bound to 0.0.0.0 (every interface), the published address is left to pjsip: the default
@@ -109,6 +114,8 @@ def _start(ep: pj.Endpoint, host: str, port: int, max_calls: int, tcp: bool,
     if keep_late_audio:
         cfg.medConfig.jbDiscardAlgo = pj.PJMEDIA_JB_DISCARD_NONE
     ep.libInit(cfg)
+    if admission is not None:
+        install_gate(admission)
     _keep_requests_on_their_transport()
     answer_unhandled_requests()
     log_refused_invites()

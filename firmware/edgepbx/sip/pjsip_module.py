@@ -56,7 +56,7 @@ class HasModule(Protocol):
 _INSTALLED: list[HasModule] = []   # every module this process registers; pjsip keeps pointers
 
 
-def install(make: Callable[[ctypes.CDLL], HasModule], lost: str) -> None:
+def install(make: Callable[[ctypes.CDLL], HasModule], lost: str) -> HasModule | None:
     """Builds an object holding a pjsip `module` (and its callbacks) from the binding and
     registers it with the running endpoint (after libInit, on the thread that polls it). It is
     kept alive for as long as the process lives. On a binding built elsewhere it logs what is
@@ -69,8 +69,9 @@ def install(make: Callable[[ctypes.CDLL], HasModule], lost: str) -> None:
             raise RuntimeError(f"pjsip_endpt_register_module: status {status}")
     except (OSError, AttributeError, RuntimeError) as exc:
         log.warning("%s: %s", lost, exc)
-        return
+        return None
     _INSTALLED.append(holder)
+    return holder
 
 
 def respond_in_transaction(rdata: int, tsx: int, code: int) -> None:

@@ -24,6 +24,7 @@ from edgepbx.dsp.speechrate import SpeechRate
 from edgepbx.dsp.voicekey import VoiceKeyDecoder
 from edgepbx.fxo.link import LineLink
 from edgepbx.sip import events as ev
+from edgepbx.sip.admission import Admission
 from edgepbx.sip.endpoint import (SipListenError, account_config, call_audio, call_param, create_endpoint,
                                   destroy_media, pcm_format, remotely_held)
 from edgepbx.sip.headers import parse_sip_headers
@@ -79,6 +80,10 @@ class _Tap(pj.AudioMediaPort):
             pass
 
 
+class _CannotPlay(Exception):
+    pass
+
+
 class _Player(pj.AudioMediaPlayer):
     def __init__(self, uid: str, token: int, post: Callable[[ev.SipEvent], None]) -> None:
         super().__init__()
@@ -132,6 +137,8 @@ class _Leg:
     held: bool = False                 # the caller holds the box
     bridged: bool = False              # audio connected to the peer (early media included)
     answered: bool = False             # a forward leg central has answered (200 OK)
+    source: str = ""                   # an incoming call's source address (admission control)
+    confirm_by: float | None = None    # an incoming call not confirmed (ACKed) by then is hung up
     ended: bool = False
     line: _LinePort | None = None      # an analog call's audio
     garbage: list[pj.AudioMedia] = field(default_factory=list)  # freed between polls
@@ -222,7 +229,7 @@ class _Account(pj.Account):
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
         try:
-            self.stack._on_incoming(self, prm.callId, prm.rdata.wholeMsg)
+            self.stack._on_incoming(self, prm.callId, prm.rdata.wholeMsg, prm.rdata.srcAddress)
         except Exception:  # noqa: BLE001
             log.exception("incoming call handler")
 
@@ -236,9 +243,11 @@ class _Account(pj.Account):
 class SipStack:
     """Start with `start()` (blocks until listening or raises), stop with `stop()`."""
 
-    def __init__(self, config: SipSection, hop: ThreadHop[ev.SipEvent, ev.SipCommand]) -> None:
+    def __init__(self, config: SipSection, hop: ThreadHop[ev.SipEvent, ev.SipCommand],
+                 admission: Admission | None = None) -> None:
         self.config = config
         self.hop = hop
+        self.admission = admission
         self.legs: dict[str, _Leg] = {}
         self._next_uid = 0
         self._boot = secrets.token_hex(3)  # call uids stay unique across restarts
@@ -268,7 +277,7 @@ class SipStack:
     def _main(self) -> None:
         try:
             handle = create_endpoint(self.config.listen.host, self.config.listen.port, self.config.max_calls,
-                                     tcp=self.config.tcp)
+                                     tcp=self.config.tcp, admission=self.admission)
             self.ep = handle.ep
             self.published = handle.host
             self.account = _Account(self)
@@ -288,6 +297,7 @@ class SipStack:
                         self._execute(command)
                     except Exception:  # noqa: BLE001
                         log.exception("SIP command %s failed", command)
+                self._hang_up_unconfirmed()
                 self._collect_garbage()
         finally:
             self._shutdown()
@@ -318,10 +328,15 @@ class SipStack:
         self._next_uid += 1
         return f"{self._boot}-{self._next_uid}"
 
-    def _on_incoming(self, account: pj.Account, call_id: int, whole_msg: str) -> None:
+    def _on_incoming(self, account: pj.Account, call_id: int, whole_msg: str, source_address: str = "") -> None:
         uid = self._new_uid()
         call = _Call(self, account, uid, call_id)
-        self.legs[uid] = _Leg(uid, call, inbound=True)
+        source = source_address.rpartition(":")[0].strip("[]")
+        self.legs[uid] = _Leg(uid, call, inbound=True, source=source,
+                              confirm_by=time.monotonic() + self.config.confirm_timeout_s)
+        if self.admission is not None:
+            with self.admission.lock:
+                self.admission.call_started(source, time.monotonic())
         info = call.getInfo()
         call.answer(call_param(180))
         self.hop.post(ev.IncomingCall(uid, info.remoteUri, info.localUri, parse_sip_headers(whole_msg)))
@@ -338,9 +353,13 @@ class SipStack:
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and not leg.inbound and leg.peer:
             leg.answered = True
             self.hop.post(ev.ForwardAnswered(leg.peer))
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and leg.confirm_by is not None:
+            leg.confirm_by = None
+            self._admission_note(leg, confirmed=True)
         if info.state != pj.PJSIP_INV_STATE_DISCONNECTED:
             return
         leg.ended = True
+        self._admission_note(leg, ended=True)
         self._release_media(leg)
         code = int(info.lastStatusCode)
         if leg.inbound:
@@ -357,6 +376,40 @@ class SipStack:
                     self.hop.post(ev.ForwardEnded(leg.peer))
                 else:
                     self.hop.post(ev.ForwardFailed(leg.peer, f"{code} {info.lastReason}{self._auth_hint(code)}".strip()))
+
+    def _admission_note(self, leg: _Leg, *, confirmed: bool = False, ended: bool = False) -> None:
+        """Tell admission control a call from a source was confirmed, or has ended."""
+        if self.admission is None or not leg.source:
+            return
+        with self.admission.lock:
+            if confirmed:
+                self.admission.call_confirmed(leg.source)
+            if ended:
+                self.admission.call_ended(leg.source, confirmed=leg.confirm_by is None)
+        if ended:
+            leg.source = ""
+
+    def _hang_up_unconfirmed(self) -> None:
+        """An answered call whose ACK never came (a flood of INVITEs, a caller behind a broken
+        NAT) is hung up after `confirm_timeout_s`, not held for pjsip's 64 s; its source gets a
+        strike (edgepbx.sip.admission)."""
+        now = time.monotonic()
+        for leg in list(self.legs.values()):
+            if leg.confirm_by is None or leg.ended or now < leg.confirm_by:
+                continue
+            leg.confirm_by = None
+            log.info("call %s from %s: not confirmed (no ACK) in %.0f s, hung up", leg.uid, leg.source or "?",
+                     self.config.confirm_timeout_s)
+            if self.admission is not None and leg.source:
+                with self.admission.lock:
+                    self.admission.call_unconfirmed(leg.source, now)
+                    self.admission.call_confirmed(leg.source)     # no longer pending: it ends now
+            try:
+                prm = pj.CallOpParam()
+                prm.statusCode = 408
+                leg.call.hangup(prm)
+            except pj.Error:
+                pass
 
     def _auth_hint(self, code: int) -> str:
         """What a technician reads after a 401/407: pjsua has already answered the challenge
@@ -462,14 +515,24 @@ class SipStack:
             self.hop.post(ev.PlaybackFinished(leg.uid, command.token))
             return
         player = _Player(leg.uid, command.token, self.hop.post)
-        files = [str(f) for f in command.files]
-        if len(files) == 1:
-            player.createPlayer(files[0], pj.PJMEDIA_FILE_NO_LOOP)
-        else:
-            vec = pj.StringVector()
-            for f in files:
-                vec.append(f)
-            player.createPlaylist(vec, f"play-{leg.uid}-{command.token}", pj.PJMEDIA_FILE_NO_LOOP)
+        files = [str(f) for f in command.files if os.path.isfile(f)]
+        try:
+            if not files:
+                raise _CannotPlay("no such file")
+            if len(files) == 1:
+                player.createPlayer(files[0], pj.PJMEDIA_FILE_NO_LOOP)
+            else:
+                vec = pj.StringVector()
+                for f in files:
+                    vec.append(f)
+                player.createPlaylist(vec, f"play-{leg.uid}-{command.token}", pj.PJMEDIA_FILE_NO_LOOP)
+        except (pj.Error, _CannotPlay) as exc:
+            # a prompt deleted or damaged since start-up: the flow goes on (it is repaired at
+            # the next start, with an alarm), rather than the caller waiting in silence
+            log.warning("call %s: cannot play %s (%s)", leg.uid, ", ".join(str(f) for f in command.files), getattr(exc, "reason", exc))
+            destroy_media(player)
+            self.hop.post(ev.PlaybackFinished(leg.uid, command.token))
+            return
         player.startTransmit(audio)
         leg.player = player
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -35,6 +36,20 @@ class CallRecord:
     hangup_cause: str
     mode: str = "normal"            # normal, elderly, visually_impaired (as the call ended)
     csat: int | None = None         # 1-5, when the caller scored the call
+
+
+async def _insert_call(db: aiosqlite.Connection, record: CallRecord) -> int:
+    cur = await db.execute(
+        "INSERT INTO calls (call_uid, caller, called, started_at, answered_at, ended_at, language,"
+        " ivr_path, digits, outcome, forward_target, hangup_cause, mode, csat)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (record.call_uid, record.caller, record.called, record.started_at, record.answered_at,
+         record.ended_at, record.language, json.dumps(list(record.ivr_path)),
+         json.dumps(record.digits, ensure_ascii=False), record.outcome, record.forward_target,
+         record.hangup_cause, record.mode, record.csat))
+    row = int(cur.lastrowid)
+    await db.execute("DELETE FROM calls_open WHERE call_uid = ?", (record.call_uid,))
+    return row
 
 
 RECORD_KINDS = ("calls", "callbacks", "messages")
@@ -98,6 +113,14 @@ class Store:
             raise
         return store
 
+    async def check_integrity(self) -> None:
+        """Raises when SQLite finds the file damaged (PRAGMA quick_check)."""
+        async with self._lock:
+            async with self._db.execute("PRAGMA quick_check") as cur:
+                result = [row[0] for row in await cur.fetchall()]
+        if result != ["ok"]:
+            raise RuntimeError(f"{self.path} is damaged: {'; '.join(result[:3])}")
+
     async def close(self) -> None:
         await self._db.close()
 
@@ -123,15 +146,40 @@ class Store:
                 raise
 
     async def add_call(self, record: CallRecord) -> int:
-        """Insert one call-detail record; returns its id once committed."""
-        return await self._insert(
-            "INSERT INTO calls (call_uid, caller, called, started_at, answered_at, ended_at, language,"
-            " ivr_path, digits, outcome, forward_target, hangup_cause, mode, csat)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (record.call_uid, record.caller, record.called, record.started_at, record.answered_at,
-             record.ended_at, record.language, json.dumps(list(record.ivr_path)),
-             json.dumps(record.digits, ensure_ascii=False), record.outcome, record.forward_target,
-             record.hangup_cause, record.mode, record.csat))
+        """Insert one call-detail record (and drop its in-progress copy); returns its id once
+        committed."""
+        async with self._transaction() as db:
+            return await _insert_call(db, record)
+
+    async def call_in_progress(self, record: CallRecord) -> None:
+        """Keep what a call in progress has done so far (its ended_at: now). Should the box die
+        before the call ends, the next start records it as "interrupted" with this context."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO calls_open (call_uid, record, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (call_uid) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
+                (record.call_uid, json.dumps(dataclasses.asdict(record), ensure_ascii=False), record.ended_at))
+
+    async def close_interrupted(self) -> list[CallRecord]:
+        """Calls a crash or power cut left in progress, recorded as ended "interrupted" at the
+        last moment they were known alive; returns them."""
+        closed = []
+        async with self._transaction() as db:
+            async with db.execute("SELECT call_uid, record, updated_at FROM calls_open ORDER BY updated_at") as cur:
+                rows = list(await cur.fetchall())
+            for row in rows:
+                try:
+                    fields = json.loads(row["record"])
+                    fields["ivr_path"] = tuple(fields.get("ivr_path", ()))
+                    base = CallRecord(**fields)
+                except (ValueError, TypeError):
+                    base = CallRecord(row["call_uid"], "unknown", "unknown", row["updated_at"], None,
+                                      row["updated_at"], "", (), {}, "interrupted", None, "")
+                record = dataclasses.replace(base, ended_at=row["updated_at"], outcome="interrupted",
+                                             hangup_cause="box stopped mid-call (crash or power cut)")
+                await _insert_call(db, record)
+                closed.append(record)
+        return closed
 
     async def add_callback(self, call_uid: str, number: str, requested_at: float, language: str,
                            ivr_path: tuple[str, ...], context: dict[str, Any], during_outage: bool = False,

@@ -116,3 +116,13 @@ MIGRATIONS.append(
         result        TEXT NOT NULL
     )
     """)
+MIGRATIONS.append(
+    # 7: calls in progress, kept as they go: a crash or power cut mid-call leaves each one
+    # here, and the next start records it as ended "interrupted" with what it had collected
+    """
+    CREATE TABLE calls_open (
+        call_uid      TEXT PRIMARY KEY,
+        record        TEXT NOT NULL,
+        updated_at    REAL NOT NULL
+    )
+    """)
