@@ -24,6 +24,7 @@ from typing import Callable
 
 from edgepbx.sip.admission import Admission, Verdict
 from edgepbx.sip.pjsip_module import ON_RX, Module, PjStr, install
+from edgepbx.sip.refusals import logged_elsewhere
 
 log = logging.getLogger("edgepbx.sip")
 
@@ -53,12 +54,18 @@ class _RxData(ctypes.Structure):
 def request_facts(raw: bytes) -> tuple[str, bool, str | None]:
     """(method, in_dialog, problem) from a request's raw text: in_dialog when its To header
     has a tag; problem when its Content-Length promises more body than there is."""
+    method, in_dialog, problem, _ = _facts(raw)
+    return method, in_dialog, problem
+
+
+def _facts(raw: bytes) -> tuple[str, bool, str | None, str]:
     head, sep, body = raw.partition(b"\r\n\r\n")
     if not sep:
         head, sep, body = raw.partition(b"\n\n")
     lines = head.split(b"\n")
     method = lines[0].split(b" ", 1)[0].decode("ascii", "replace")
     in_dialog = False
+    call_id = ""
     length: int | None = None
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
@@ -67,13 +74,15 @@ def request_facts(raw: bytes) -> tuple[str, bool, str | None]:
         name = name.strip().lower()
         if name in (b"to", b"t"):
             in_dialog = any(p.strip().lower().startswith(b"tag=") for p in value.split(b";")[1:])
+        elif name in (b"call-id", b"i"):
+            call_id = value.strip().decode("utf-8", "replace")
         elif name in (b"content-length", b"l"):
             text = value.strip()
             length = int(text) if text.isdigit() and len(text) < 10 else -1
     problem = None
     if length is not None and (length < 0 or length > len(body)):
         problem = "Content-Length larger than the body"
-    return method, in_dialog, problem
+    return method, in_dialog, problem, call_id
 
 
 class Gate:
@@ -85,11 +94,13 @@ class Gate:
         self.admission = admission
         self.clock = clock
         self.lock = admission.lock
-        for name, restype in (("pjsip_rx_data_get_info", ctypes.c_void_p), ("pjsip_endpt_respond_stateless", ctypes.c_int),
+        # a prototype of its own: other modules declare this function returning char*
+        self.get_info = lib["pjsip_rx_data_get_info"]
+        self.get_info.restype, self.get_info.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+        for name, restype in (("pjsip_endpt_respond_stateless", ctypes.c_int),
                               ("pjsua_pool_create", ctypes.c_void_p), ("pjsip_generic_string_hdr_create", ctypes.c_void_p),
                               ("pjsip_transport_shutdown", ctypes.c_int)):
             getattr(lib, name).restype = restype
-        lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
         lib.pjsip_endpt_respond_stateless.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
                                                       ctypes.c_void_p, ctypes.c_void_p]
         lib.pjsua_pool_create.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]
@@ -107,7 +118,8 @@ class Gate:
     def _layout_holds(self, rdata: int, head: _RxData) -> bool:
         """pjsip's own info pointer sits where the layout says, and the source name matches
         the source socket address: otherwise this is not 2.17's pjsip_rx_data."""
-        if head.info != self.lib.pjsip_rx_data_get_info(rdata):
+        info = self.get_info(rdata)          # made on first asking, then kept in msg_info.info
+        if not info or head.info != info:
             return False
         addr = _SockAddrIn.from_buffer_copy(bytes(head.src_addr[:16]))
         if addr.family != socket.AF_INET:
@@ -132,7 +144,7 @@ class Gate:
         if not head.msg_buf or head.msg_len <= 0:
             return 0
         raw = ctypes.string_at(head.msg_buf, head.msg_len)
-        method, in_dialog, problem = request_facts(raw)
+        method, in_dialog, problem, call_id = _facts(raw)
         source = head.src_name.split(b"\0", 1)[0].decode("ascii", "replace")
         now = self.clock()
         with self.lock:
@@ -145,6 +157,7 @@ class Gate:
             return 0
         if method != "ACK":
             if verdict.code:
+                logged_elsewhere(call_id)
                 headers = self._retry_after(verdict.retry_after) if verdict.retry_after else None
                 self.lib.pjsip_endpt_respond_stateless(self.endpt, rdata, verdict.code, None, headers, None)
             elif head.transport and not self._is_udp(raw):

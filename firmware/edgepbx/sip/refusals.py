@@ -35,6 +35,12 @@ _WHY = {
     488: "no audio the box takes: G.711 (PCMU, PCMA) over RTP/AVP, no SRTP, no other codec",
 }
 _RESPONSE_MSG = 1             # PJSIP_RESPONSE_MSG
+_LOGGED_ELSEWHERE: deque[str] = deque(maxlen=256)   # Call-IDs the admission gate answered (and logs itself)
+
+
+def logged_elsewhere(call_id: str) -> None:
+    """The admission gate (edgepbx.sip.gate) refused this request and logs it by source."""
+    _LOGGED_ELSEWHERE.append(call_id)
 
 
 class _TxDataHead(ctypes.Structure):
@@ -124,7 +130,7 @@ class _Watcher:
         whole = self.buffer.raw[:length].decode("utf-8", "replace")
         headers = parse_sip_headers(whole)
         key = (headers.get("Call-ID", ""), headers.get("CSeq", ""), code)
-        if key in self.logged:
+        if key in self.logged or key[0] in _LOGGED_ELSEWHERE:
             return
         self.logged.append(key)
         dropped = self.budget.take(time.monotonic())
