@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 
 # Debian packages: build tools for pjproject and cext/, swig for the binding, espeak-ng
 # and sox for prompts, ALSA headers for the analog line's sound device.
-APT_PACKAGES := build-essential pkg-config swig uuid-dev libssl-dev libasound2-dev \
+APT_PACKAGES := build-essential patch pkg-config swig uuid-dev libssl-dev libasound2-dev \
                 python3-venv python3-dev espeak-ng sox
 # Tests and benchmarks only: real speech and music for DTMF talk-off and voice keys (English
 # prompts, music, gcin-voice's Mandarin syllables); spandsp and
@@ -55,9 +55,9 @@ $(PY): | .stamps/apt
 
 # The binding is built once per (tarball, config_site.h, build script, Python ABI) and cached
 # outside the work tree, so a fresh clone on the same machine reuses it.
-PJ_KEY = $(shell cat firmware/pjsua2/config_site.h firmware/pjsua2/build.sh | sha256sum | cut -c1-12)-$(shell echo $(PJ_SHA256) | cut -c1-12)$(shell $(PY) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
+PJ_KEY = $(shell cat firmware/pjsua2/config_site.h firmware/pjsua2/build.sh $(wildcard firmware/pjsua2/patches/*.patch) | sha256sum | cut -c1-12)-$(shell echo $(PJ_SHA256) | cut -c1-12)$(shell $(PY) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
 pjsua2: .stamps/pjsua2
-.stamps/pjsua2: $(PY) firmware/pjsua2/config_site.h firmware/pjsua2/build.sh
+.stamps/pjsua2: $(PY) firmware/pjsua2/config_site.h firmware/pjsua2/build.sh $(wildcard firmware/pjsua2/patches/*.patch)
 	@key="$(PJ_KEY)"; dir="$(PJ_CACHE)/$$key"; \
 	if [ ! -f "$$dir/pjsua2.py" ]; then \
 	  [ -f "$(PJ_TARBALL)" ] || { echo "pjsua2: $(PJ_TARBALL) missing: download it (see Makefile)"; exit 1; }; \

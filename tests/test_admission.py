@@ -151,11 +151,31 @@ def test_policy_from_config_trusts_loopback_by_default_and_central_hosts() -> No
     assert not open_box.trusts("127.0.0.1") and open_box.trusts("192.168.1.9")
 
 
-def test_request_facts_reads_method_dialog_and_content_length() -> None:
+def test_request_facts_reads_method_dialog_and_what_rfc_3261_and_4475_refuse() -> None:
     invite = (b"INVITE sip:1@b SIP/2.0\r\nVia: SIP/2.0/UDP a\r\nTo: <sip:1@b>\r\nFrom: <sip:2@a>;tag=x\r\n"
-              b"Content-Length: 4\r\n\r\nv=0\n")
-    assert request_facts(invite) == ("INVITE", False, None)
-    assert request_facts(invite.replace(b"To: <sip:1@b>", b"t: <sip:1@b>;tag=abc"))[1] is True
-    assert request_facts(invite.replace(b"Content-Length: 4", b"Content-Length: 9999"))[2]
-    assert request_facts(invite.replace(b"Content-Length: 4", b"l: -3"))[2]
-    assert request_facts(invite.replace(b"Content-Length: 4", b"Content-Length: 2"))[2] is None
+              b"Call-ID: c1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 4\r\n\r\nv=0\n")
+    facts = request_facts(invite)
+    assert (facts.method, facts.in_dialog, facts.call_id, facts.problem) == ("INVITE", False, "c1", None)
+    assert request_facts(invite.replace(b"To: <sip:1@b>", b"t: <sip:1@b>;tag=abc")).in_dialog is True
+    too_long = request_facts(invite.replace(b"Content-Length: 4", b"Content-Length: 9999"))
+    assert too_long.problem and too_long.udp_only and too_long.code == 400
+    assert request_facts(invite.replace(b"Content-Length: 4", b"l: -3")).problem
+    assert request_facts(invite.replace(b"Content-Length: 4", b"Content-Length: 2")).problem is None
+    for change, code in (((b"SIP/2.0\r\nVia", b"SIP/7.0\r\nVia"), 505),            # RFC 4475 3.1.2.16
+                         ((b"CSeq: 1 INVITE", b"CSeq: 1 OPTIONS"), 400),              # 3.1.2.17
+                         ((b"CSeq: 1 INVITE", b"CSeq: 36893488147419103232 INVITE"), 400),   # 3.1.2.9
+                         ((b"Max-Forwards: 70", b"Max-Forwards: 300"), 400)):
+        facts = request_facts(invite.replace(*change))
+        assert facts.problem and facts.code == code and not facts.udp_only, change
+
+
+def test_tcp_connections_are_counted_per_source_and_central_is_exempt() -> None:
+    from edgepbx.sip.tcp_guard import TcpCount
+    count = TcpCount(limit=2)
+    assert count.connected(1, "10.0.0.9") and count.connected(2, "10.0.0.9")
+    assert not count.connected(3, "10.0.0.9") and count.refused == 1
+    assert count.connected(4, "10.0.0.5", exempt=True)
+    count.gone(1)
+    assert count.connected(5, "10.0.0.9")
+    count.gone(3)                       # one never counted: nothing changes
+    assert count.count["10.0.0.9"] == 2

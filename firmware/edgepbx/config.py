@@ -65,6 +65,8 @@ class SipSection:
     calls_per_source: int = 30      # call legs one source may hold at once
     block_s: float = 60.0           # a flooding source (or one that never ACKs) is refused this long
     confirm_timeout_s: float = 4.0  # a call whose 200 OK is not ACKed in this time is hung up
+    strict_rtp: bool = True         # RTP from any host but the one the SDP names is dropped
+    tcp_per_source: int = 16        # SIP-over-TCP connections one source may hold
 
 
 @dataclass(frozen=True)
@@ -347,6 +349,8 @@ def _validate_admission(config: Config, fail: Callable[[str, str], None]) -> Non
         fail("[sip] calls_per_source", f"must be 1..{MAX_CALL_LEGS}, got {sip.calls_per_source}")
     if not 5.0 <= sip.block_s <= 86400.0:
         fail("[sip] block_s", f"must be 5..86400 seconds, got {sip.block_s}")
+    if not 1 <= sip.tcp_per_source <= 256:
+        fail("[sip] tcp_per_source", f"must be 1..256, got {sip.tcp_per_source}")
     if not 1.0 <= sip.confirm_timeout_s <= 32.0:
         fail("[sip] confirm_timeout_s", f"must be 1..32 seconds, got {sip.confirm_timeout_s}")
 

@@ -18,6 +18,12 @@ trap 'rm -rf "$work"' EXIT
 tar -xzf "$tarball" -C "$work"
 src=$(find "$work" -mindepth 1 -maxdepth 1 -type d | head -n 1)
 cp "$here/config_site.h" "$src/pjlib/include/pj/config_site.h"
+# edgepbx's changes to pjproject, each explained at its head (patches/*.patch, -p1 from the top)
+for p in "$here"/patches/*.patch; do
+    [ -e "$p" ] || continue
+    echo "pjsua2: applying $(basename "$p")"
+    patch -d "$src" -p1 -s --no-backup-if-mismatch < "$p"
+done
 
 cd "$src"
 echo "pjsua2: configuring"

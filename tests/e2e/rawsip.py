@@ -2,9 +2,11 @@
 client sends, written by hand (no SIP stack), and what came back."""
 from __future__ import annotations
 
+import random
 import secrets
 import socket
 import time
+from typing import Iterator
 
 SDP = ("v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
        "m=audio {rtp} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
@@ -69,3 +71,49 @@ def header(message: str, name: str) -> str | None:
         if sep and key.strip().lower() == name.lower():
             return value.strip()
     return None
+
+
+def mutants(rng: random.Random, valid: bytes, n: int) -> Iterator[bytes]:
+    """A valid INVITE changed the ways broken clients and fuzzers change it."""
+    lines = valid.split(b"\r\n")
+    for i in range(n):
+        kind = i % 8
+        if kind == 0:
+            yield valid[: rng.randrange(1, len(valid))]                          # truncated
+        elif kind == 1:
+            data = bytearray(valid)
+            for _ in range(rng.randrange(1, 20)):
+                data[rng.randrange(len(data))] = rng.randrange(256)              # bytes flipped
+            yield bytes(data)
+        elif kind == 2:
+            picked = lines[:]
+            rng.shuffle(picked)                                                  # lines shuffled
+            yield b"\r\n".join(picked)
+        elif kind == 3:
+            yield bytes(rng.randrange(256) for _ in range(rng.randrange(1, 1400)))   # noise
+        elif kind == 4:
+            dup = lines[rng.randrange(1, 8)]
+            yield b"\r\n".join(lines[:2] + [dup] * rng.randrange(2, 60) + lines[2:])   # repeated headers
+        elif kind == 5:
+            port = rng.choice([b"0", b"65536", b"99999", b"-1", b"4294967297"])
+            yield valid.replace(b"m=audio 40000", b"m=audio " + port)           # absurd ports
+        elif kind == 6:
+            yield valid.replace(b"RTP/AVP 0 101", rng.choice([b"RTP/AVP 127 96 35", b"RTP/AVP", b"RTP/AVP 0 " + b"1 " * 300]))
+        else:
+            yield valid.replace(b"SIP/2.0\r\n", rng.choice([b"SIP/3.0\r\n", b"\r\n", b"SIP/2.0 extra\r\n"]), 1)
+
+
+def ack_for(sent_invite: bytes, ok: str, source: str, source_port: int) -> bytes:
+    """The ACK for a 2xx to `sent_invite` (RFC 3261 13.2.2.4): to the answer's Contact, its To tag."""
+    text = sent_invite.decode()
+    contact = (header(ok, "Contact") or "").strip("<>").split(">", 1)[0]
+    return (f"ACK {contact} SIP/2.0\r\nVia: SIP/2.0/UDP {source}:{source_port};branch=z9hG4bK{secrets.token_hex(6)}\r\n"
+            f"Max-Forwards: 70\r\nFrom: {header(text, 'From')}\r\nTo: {header(ok, 'To')}\r\n"
+            f"Call-ID: {header(text, 'Call-ID')}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def sdp_audio_port(message: str) -> int:
+    for line in message.split("\r\n"):
+        if line.startswith("m=audio "):
+            return int(line.split()[1])
+    raise ValueError("no m=audio line")

@@ -18,7 +18,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.e2e.rawsip import UdpPeer, header, invite, options, status_codes
+from tests.e2e.rawsip import UdpPeer, ack_for, header, invite, mutants, options, sdp_audio_port, status_codes
 from tests.e2e.support import Box
 
 pytestmark = pytest.mark.e2e
@@ -117,36 +117,6 @@ def test_a_udp_request_with_a_content_length_beyond_its_body_is_400(box: Box) ->
         peer.close()
 
 
-def _mutants(rng: random.Random, valid: bytes, n: int) -> Iterator[bytes]:
-    """A valid INVITE changed the ways broken clients and fuzzers change it."""
-    lines = valid.split(b"\r\n")
-    for i in range(n):
-        kind = i % 8
-        if kind == 0:
-            yield valid[: rng.randrange(1, len(valid))]                          # truncated
-        elif kind == 1:
-            data = bytearray(valid)
-            for _ in range(rng.randrange(1, 20)):
-                data[rng.randrange(len(data))] = rng.randrange(256)              # bytes flipped
-            yield bytes(data)
-        elif kind == 2:
-            picked = lines[:]
-            rng.shuffle(picked)                                                  # lines shuffled
-            yield b"\r\n".join(picked)
-        elif kind == 3:
-            yield bytes(rng.randrange(256) for _ in range(rng.randrange(1, 1400)))   # noise
-        elif kind == 4:
-            dup = lines[rng.randrange(1, 8)]
-            yield b"\r\n".join(lines[:2] + [dup] * rng.randrange(2, 60) + lines[2:])   # repeated headers
-        elif kind == 5:
-            port = rng.choice([b"0", b"65536", b"99999", b"-1", b"4294967297"])
-            yield valid.replace(b"m=audio 40000", b"m=audio " + port)           # absurd ports
-        elif kind == 6:
-            yield valid.replace(b"RTP/AVP 0 101", rng.choice([b"RTP/AVP 127 96 35", b"RTP/AVP", b"RTP/AVP 0 " + b"1 " * 300]))
-        else:
-            yield valid.replace(b"SIP/2.0\r\n", rng.choice([b"SIP/3.0\r\n", b"\r\n", b"SIP/2.0 extra\r\n"]), 1)
-
-
 def test_malformed_sip_gets_an_answer_or_silence_never_a_crash(box: Box) -> None:
     rng = random.Random(4475)
     peer = UdpPeer(CALLER, box.port)
@@ -158,7 +128,7 @@ def test_malformed_sip_gets_an_answer_or_silence_never_a_crash(box: Box) -> None
                     b"\0" * 1400, b"INVITE\r\n\r\n", b"SIP/2.0 200 OK\r\n\r\n",        # a response out of nowhere
                     invite(peer.target, peer.source, peer.port, extra="Via: " + "x" * 1200 + "\r\n")]
         sent = 0
-        for data in [*specials, *_mutants(rng, valid, 400)]:
+        for data in [*specials, *mutants(rng, valid, 400)]:
             peer.send(data[:65000])
             sent += 1
             if sent % 50 == 0:
@@ -198,3 +168,111 @@ def test_trust_is_changed_from_afar_and_drop_sends_nothing(box: Box, api: httpx.
     r = api.put("/api/v1/sip/trust", json={"trusted": [CALLER, FLOODER], "untrusted": "reject"})
     assert r.status_code == 200
     still_answers(box)
+
+
+def _dtmf_rtp(ssrc: int, digit_hz: tuple[float, float], seconds: float) -> list[bytes]:
+    """G.711 µ-law RTP packets (20 ms each) carrying a DTMF tone at -10 dBm0 a frequency."""
+    import audioop
+    import struct
+    import numpy as np
+    t = np.arange(int(8000 * seconds)) / 8000
+    pcm = (4000 * (np.sin(2 * np.pi * digit_hz[0] * t) + np.sin(2 * np.pi * digit_hz[1] * t))).astype("<i2").tobytes()
+    packets = []
+    for i in range(len(pcm) // 320):
+        payload = audioop.lin2ulaw(pcm[i * 320:(i + 1) * 320], 2)
+        packets.append(struct.pack("!BBHII", 0x80, 0, i & 0xFFFF, (i * 160) & 0xFFFFFFFF, ssrc) + payload)
+    return packets
+
+
+def _rtp_call(box: Box, sender: str) -> tuple[int, str]:
+    """A call by hand from CALLER (SDP: RTP at CALLER:40000): INVITE, ACK; then `sender` plays
+    the DTMF tone for 1 (697 + 1209 Hz) at the box's RTP port. Returns how many keys the box
+    logged for the call, and its Call-ID."""
+    peer = UdpPeer(CALLER, box.port)
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp.bind((sender, 40000 if sender == CALLER else 0))
+    try:
+        sent = invite(peer.target, peer.source, peer.port)
+        peer.send(sent)
+        ok = next(a for a in peer.answers(3.0) if a.startswith("SIP/2.0 200"))
+        peer.send(ack_for(sent, ok, peer.source, peer.port))
+        port = sdp_audio_port(ok)
+        call_id = header(ok, "Call-ID")
+        time.sleep(1.0)
+        for packet in _dtmf_rtp(0x1234, (697.0, 1209.0), 0.3):
+            rtp.sendto(packet, ("127.0.0.1", port))
+            time.sleep(0.02)
+        time.sleep(1.5)
+    finally:
+        rtp.close()
+        peer.close()
+    uid = next(line.split("call ", 1)[1].split()[0] for line in box.output.splitlines() if "from scanner to ivr" in line
+               and line.split("call ", 1)[1].split()[0] not in _SEEN)
+    _SEEN.add(uid)
+    return sum(1 for line in box.output.splitlines() if f"call {uid} key 1 (inband)" in line), call_id
+
+
+_SEEN: set[str] = set()
+
+
+def test_rtp_from_another_host_never_reaches_the_call(box: Box, api: httpx.Client) -> None:
+    """RTP bleed: the same in-band key, sent to the call's RTP port from the caller's own host
+    is heard; from another host (127.0.0.2) it is dropped before the stream reads it."""
+    for line in box.output.splitlines():
+        if "from scanner to ivr" in line:
+            _SEEN.add(line.split("call ", 1)[1].split()[0])
+    before = api.get("/api/v1/sip").json()["rtp_foreign_dropped"]
+    heard, _ = _rtp_call(box, CALLER)
+    assert heard == 1, "the control failed: the caller's own in-band key was not heard"
+    heard, _ = _rtp_call(box, UNTRUSTED)
+    assert heard == 0, "RTP from another host reached the call"
+    assert api.get("/api/v1/sip").json()["rtp_foreign_dropped"] >= before + 10
+
+
+def test_tcp_connections_per_source_are_limited_and_silent_ones_closed(box: Box) -> None:
+    """[sip] tcp_per_source (16 by default): a client opening 40 connections keeps 16; a
+    connection that sends nothing is closed after 10 s (PJSIP_TCP_INITIAL_TIMEOUT)."""
+    conns = [socket.create_connection(("127.0.0.1", box.port), timeout=5) for _ in range(40)]
+    time.sleep(1.0)
+
+    def is_open(conn: socket.socket) -> bool:
+        conn.settimeout(0.05)
+        try:
+            return conn.recv(1) != b""
+        except socket.timeout:
+            return True
+        except OSError:
+            return False
+    try:
+        assert sum(is_open(c) for c in conns) == 16
+        still_answers(box)
+        time.sleep(10.5)
+        assert sum(is_open(c) for c in conns) == 0
+    finally:
+        for conn in conns:
+            conn.close()
+    assert "over [sip] tcp_per_source (16) closed" in box.output
+
+
+def test_rfc_4475_invalid_requests_are_refused_not_taken_as_calls(box: Box) -> None:
+    """A few of RFC 4475's invalid messages (3.1.2): each gets its 4xx/5xx and never rings."""
+    before = box.output.count("ringing")
+    peer = UdpPeer(CALLER, box.port)
+    try:
+        valid = invite(peer.target, peer.source, peer.port)
+        cases = {
+            "clerr (3.1.2.2)": (invite(peer.target, peer.source, peer.port, content_length=9999), 400),
+            "ncl (3.1.2.3)": (valid.replace(b"Content-Length: ", b"Content-Length: -"), 400),
+            "scalar02 (3.1.2.9)": (valid.replace(b"CSeq: 1 INVITE", b"CSeq: 36893488147419103232 INVITE")
+                                   .replace(b"Max-Forwards: 70", b"Max-Forwards: 300"), 400),
+            "badvers (3.1.2.16)": (valid.replace(b" SIP/2.0\r\nVia", b" SIP/7.0\r\nVia", 1), 505),
+            "mismatch01 (3.1.2.17)": (valid.replace(b"CSeq: 1 INVITE", b"CSeq: 1 OPTIONS"), 400),
+            "mismatch02 (3.1.2.18)": (valid.replace(b"INVITE sip:", b"NEWMETHOD sip:", 1), 400),
+        }
+        for name, (data, code) in cases.items():
+            peer.send(data)
+            got = status_codes(peer.answers(0.8))
+            assert got == [code], (name, got)
+    finally:
+        peer.close()
+    assert box.output.count("ringing") == before

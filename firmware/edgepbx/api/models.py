@@ -87,6 +87,8 @@ class SipAdmissionOut(BaseModel):
                                                 "unconfirmed, malformed")
     refused_by_source: dict[str, int] = Field(description="the 20 sources refused most")
     blocked: dict[str, float] = Field(description="sources blocked now, with seconds left")
+    rtp_foreign_dropped: int = Field(default=0, description="RTP packets dropped since start because they came from "
+                                                            "a host other than the one the call's SDP names")
 
 
 class SipTrustIn(Strict):

@@ -14,6 +14,7 @@ from edgepbx.api.errors import ApiError
 from edgepbx.api.models import SipAdmissionOut, SipTrustIn
 from edgepbx.config import ConfigError, parse_config
 from edgepbx.config_edit import ConfigEditor, dumps
+from edgepbx.sip.endpoint import strict_rtp_dropped
 
 router = APIRouter(prefix="/api/v1/sip", tags=["sip"])
 
@@ -27,7 +28,7 @@ def admission_out(box: BoxContext) -> SipAdmissionOut:
     return SipAdmissionOut(trusted=list(sip.trusted), untrusted=sip.untrusted, invite_rate=sip.invite_rate,
                            calls_per_source=sip.calls_per_source, admitted=summary.get("admitted", 0),
                            refused=summary.get("refused", {}), refused_by_source=summary.get("refused_by_source", {}),
-                           blocked=summary.get("blocked", {}))
+                           blocked=summary.get("blocked", {}), rtp_foreign_dropped=strict_rtp_dropped())
 
 
 @router.get("", response_model=SipAdmissionOut, dependencies=[Depends(need_read)],

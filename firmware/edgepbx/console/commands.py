@@ -152,6 +152,9 @@ class Commands:
         refused = summary["refused"]
         lines.append(f"admitted {summary['admitted']}, refused " +
                      (", ".join(f"{n} {why}" for why, n in sorted(refused.items())) if refused else "none"))
+        from edgepbx.sip.endpoint import strict_rtp_dropped
+        lines.append(f"RTP from hosts other than a call's peer: {strict_rtp_dropped()} packet(s) dropped"
+                     + ("" if self.box.config.sip.strict_rtp else " (strict_rtp is off: none are)"))
         for source, count in summary["refused_by_source"].items():
             lines.append(f"  {source:<16} {count} refused")
         for source, left in summary["blocked"].items():

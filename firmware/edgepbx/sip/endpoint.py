@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 import pjsua2 as pj
 
@@ -37,6 +38,34 @@ def _silence_pjlib() -> None:
         pass
 
 
+class _HookedEndpoint(pj.Endpoint):
+    def __init__(self, on_transport: Callable[[int, int], None]) -> None:
+        super().__init__()
+        self.on_transport = on_transport
+
+    def onTransportState(self, prm: pj.OnTransportStateParam) -> None:  # noqa: N802 (pjsua2 name)
+        try:
+            self.on_transport(int(prm.hnd), int(prm.state))
+        except Exception:  # noqa: BLE001 - nothing may leave a pjsua2 callback
+            log.exception("transport state handler")
+
+
+def set_strict_rtp(on: bool) -> None:
+    try:
+        ctypes.c_int.in_dll(ctypes.CDLL(pj._pjsua2.__file__), "pjmedia_rtp_strict_source").value = int(on)
+    except (OSError, ValueError, AttributeError):    # a binding built without edgepbx's patches
+        if on:
+            log.warning("strict RTP sources unavailable: this pjsua2 was built without edgepbx's patches")
+
+
+def strict_rtp_dropped() -> int:
+    """RTP packets dropped because they came from a host other than the negotiated one."""
+    try:
+        return ctypes.c_ulong.in_dll(ctypes.CDLL(pj._pjsua2.__file__), "pjmedia_rtp_strict_dropped").value
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
 class SipListenError(RuntimeError):
     """The SIP address cannot be taken (in use, or not this machine's)."""
 
@@ -57,7 +86,9 @@ def _keep_requests_on_their_transport() -> None:
 
 
 def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
-                    keep_late_audio: bool = False, admission: Admission | None = None) -> EndpointHandle:
+                    keep_late_audio: bool = False, admission: Admission | None = None,
+                    strict_rtp: bool = False,
+                    on_transport: Callable[[int, int], None] | None = None) -> EndpointHandle:
     """libCreate + libInit + SIP transports + libStart on the calling thread.
 
     SIP listens on UDP and, with `tcp`, on TCP at the same address and port: RFC 3261 (18)
@@ -68,12 +99,19 @@ def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
     `admission` (the box, not its test peers) judges every request before pjsip spends
     anything on it (edgepbx.sip.gate), from before the first transport opens.
 
+    `strict_rtp`: RTP from any host but the one a call's SDP names never reaches the call
+    (firmware/pjsua2/patches/strict-rtp-source.patch).
+
+    `on_transport(transport pointer, state)` hears of every SIP transport connecting or going
+    (a TCP client connecting, edgepbx.sip.tcp_guard), on the polling thread.
+
     `keep_late_audio` is for a process that records what it hears to compare it with the sent
     audio (the caller tool): its jitter buffer never drops frames to catch up after a burst, so a
     stall at the far end delays the recording instead of cutting 20 ms slices out of it.
     """
     _silence_pjlib()
-    ep = pj.Endpoint()
+    set_strict_rtp(strict_rtp)
+    ep = _HookedEndpoint(on_transport) if on_transport is not None else pj.Endpoint()
     ep.libCreate()
     try:
         published, port = _start(ep, host, port, max_calls, tcp, keep_late_audio, admission)

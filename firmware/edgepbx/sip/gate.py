@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import socket
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from edgepbx.sip.admission import Admission, Verdict
@@ -51,22 +52,33 @@ class _RxData(ctypes.Structure):
                 ("info", ctypes.c_void_p)]
 
 
-def request_facts(raw: bytes) -> tuple[str, bool, str | None]:
-    """(method, in_dialog, problem) from a request's raw text: in_dialog when its To header
-    has a tag; problem when its Content-Length promises more body than there is."""
-    method, in_dialog, problem, _ = _facts(raw)
-    return method, in_dialog, problem
+@dataclass(frozen=True)
+class RequestFacts:
+    method: str
+    in_dialog: bool              # its To header has a tag
+    call_id: str
+    problem: str | None = None   # why it must be refused, as RFC 3261 and RFC 4475 ask
+    code: int = 400
+    udp_only: bool = False       # a problem only where the datagram is the whole message
 
 
-def _facts(raw: bytes) -> tuple[str, bool, str | None, str]:
+def request_facts(raw: bytes) -> RequestFacts:
+    """What the gate needs from a request's raw text, and what is wrong with it: a SIP
+    version other than 2.0 (505), a CSeq method other than the request's (RFC 4475
+    3.1.2.17-18), a CSeq number of 2**31 or more (RFC 3261 8.1.1.5) or a Max-Forwards over 255
+    (RFC 4475 3.1.2.9), and over UDP a Content-Length beyond the body (RFC 3261 18.3)."""
     head, sep, body = raw.partition(b"\r\n\r\n")
     if not sep:
         head, sep, body = raw.partition(b"\n\n")
     lines = head.split(b"\n")
-    method = lines[0].split(b" ", 1)[0].decode("ascii", "replace")
+    start = lines[0].strip().split(b" ")
+    method = start[0].decode("ascii", "replace")
     in_dialog = False
     call_id = ""
     length: int | None = None
+    problem: tuple[str, int, bool] | None = None
+    if start[-1] != b"SIP/2.0":
+        problem = ("SIP version not 2.0", 505, False)
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
         if not colon:
@@ -79,10 +91,21 @@ def _facts(raw: bytes) -> tuple[str, bool, str | None, str]:
         elif name in (b"content-length", b"l"):
             text = value.strip()
             length = int(text) if text.isdigit() and len(text) < 10 else -1
-    problem = None
-    if length is not None and (length < 0 or length > len(body)):
-        problem = "Content-Length larger than the body"
-    return method, in_dialog, problem, call_id
+        elif name == b"cseq":
+            parts = value.split()
+            if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10 or int(parts[0]) >= 2 ** 31:
+                problem = problem or ("CSeq number not below 2**31", 400, False)
+            elif parts[1].decode("ascii", "replace") != method:
+                problem = problem or ("CSeq method differs from the request's", 400, False)
+        elif name == b"max-forwards":
+            text = value.strip()
+            if not text.isdigit() or len(text) > 3 or int(text) > 255:
+                problem = problem or ("Max-Forwards not 0..255", 400, False)
+    if problem is None and length is not None and (length < 0 or length > len(body)):
+        problem = ("Content-Length larger than the body", 400, True)
+    if problem is None:
+        return RequestFacts(method, in_dialog, call_id)
+    return RequestFacts(method, in_dialog, call_id, problem[0], problem[1], problem[2])
 
 
 class Gate:
@@ -98,14 +121,12 @@ class Gate:
         self.get_info = lib["pjsip_rx_data_get_info"]
         self.get_info.restype, self.get_info.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
         for name, restype in (("pjsip_endpt_respond_stateless", ctypes.c_int),
-                              ("pjsua_pool_create", ctypes.c_void_p), ("pjsip_generic_string_hdr_create", ctypes.c_void_p),
-                              ("pjsip_transport_shutdown", ctypes.c_int)):
+                              ("pjsua_pool_create", ctypes.c_void_p), ("pjsip_generic_string_hdr_create", ctypes.c_void_p)):
             getattr(lib, name).restype = restype
         lib.pjsip_endpt_respond_stateless.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
                                                       ctypes.c_void_p, ctypes.c_void_p]
         lib.pjsua_pool_create.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]
         lib.pjsip_generic_string_hdr_create.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-        lib.pjsip_transport_shutdown.argtypes = [ctypes.c_void_p]
         self.endpt = lib.pjsua_get_pjsip_endpt()
         self.pool = lib.pjsua_pool_create(b"edgepbx-gate", 1024, 1024)
         self.retry_lists: dict[int, ctypes.Structure] = {}
@@ -144,27 +165,28 @@ class Gate:
         if not head.msg_buf or head.msg_len <= 0:
             return 0
         raw = ctypes.string_at(head.msg_buf, head.msg_len)
-        method, in_dialog, problem, call_id = _facts(raw)
+        facts = request_facts(raw)
+        method = facts.method
         source = head.src_name.split(b"\0", 1)[0].decode("ascii", "replace")
         now = self.clock()
         with self.lock:
-            verdict = self.admission.decide(source, method, in_dialog, now)
-            if verdict.admit and problem and self._is_udp(raw):
-                verdict = Verdict(False, 400, "malformed")
+            verdict = self.admission.decide(source, method, facts.in_dialog, now)
+            if verdict.admit and facts.problem and method != "ACK" and (not facts.udp_only or self._is_udp(raw)):
+                verdict = Verdict(False, facts.code, "malformed")
                 self.admission.refused[("malformed", source)] = self.admission.refused.get(("malformed", source), 0) + 1
             log_it = not verdict.admit and self.admission.should_log(source, now)
         if verdict.admit:
             return 0
         if method != "ACK":
             if verdict.code:
-                logged_elsewhere(call_id)
+                logged_elsewhere(facts.call_id)
                 headers = self._retry_after(verdict.retry_after) if verdict.retry_after else None
                 self.lib.pjsip_endpt_respond_stateless(self.endpt, rdata, verdict.code, None, headers, None)
             elif head.transport and not self._is_udp(raw):
                 self.lib.pjsip_transport_shutdown(head.transport)
         if log_it:
             answer = f"answered {verdict.code}" if verdict.code else "dropped"
-            why = problem if verdict.reason == "malformed" else _WHY.get(verdict.reason, verdict.reason)
+            why = facts.problem if verdict.reason == "malformed" else _WHY.get(verdict.reason, verdict.reason)
             log.warning("SIP %s from %s:%d %s: %s (further refusals of this source are logged once a minute)",
                         method, source, head.src_port, answer, why)
         return 1

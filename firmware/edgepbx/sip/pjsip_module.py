@@ -46,6 +46,8 @@ def binding() -> ctypes.CDLL:
                                                 ctypes.POINTER(ctypes.c_void_p)]
     lib.pjsip_tsx_send_msg.restype = ctypes.c_int
     lib.pjsip_tsx_send_msg.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.pjsip_transport_shutdown.restype = ctypes.c_int
+    lib.pjsip_transport_shutdown.argtypes = [ctypes.c_void_p]
     return lib
 
 

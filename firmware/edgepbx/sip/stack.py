@@ -30,7 +30,9 @@ from edgepbx.sip.endpoint import (SipListenError, account_config, call_audio, ca
 from edgepbx.sip.headers import parse_sip_headers
 from edgepbx.sip.hop import ThreadHop
 from edgepbx.sip.info_keys import NotAKey, info_key
-from edgepbx.sip.pjsip_module import respond_in_transaction
+from edgepbx.sip.log_budget import LogBudget
+from edgepbx.sip.pjsip_module import binding, respond_in_transaction
+from edgepbx.sip.tcp_guard import PJSIP_TP_STATE_CONNECTED, TcpCount, transport_source
 
 log = logging.getLogger("edgepbx.sip")
 WAIT_HEADER = "X-EdgePBX-Wait"  # central's expected wait (seconds), on its ringing or answer
@@ -257,6 +259,9 @@ class SipStack:
         self._stopping = threading.Event()
         self._error: BaseException | None = None
         self.published = config.listen.host   # the address in Contact and SDP, once started
+        self.tcp = TcpCount(config.tcp_per_source)
+        self._tcp_to_close: list[int] = []
+        self._tcp_budget = LogBudget(limit=1)        # one line a minute
 
     # ---- loop side ------------------------------------------------------------------------
     def start(self) -> None:
@@ -277,7 +282,8 @@ class SipStack:
     def _main(self) -> None:
         try:
             handle = create_endpoint(self.config.listen.host, self.config.listen.port, self.config.max_calls,
-                                     tcp=self.config.tcp, admission=self.admission)
+                                     tcp=self.config.tcp, admission=self.admission,
+                                     strict_rtp=self.config.strict_rtp, on_transport=self._on_transport)
             self.ep = handle.ep
             self.published = handle.host
             self.account = _Account(self)
@@ -298,6 +304,7 @@ class SipStack:
                     except Exception:  # noqa: BLE001
                         log.exception("SIP command %s failed", command)
                 self._hang_up_unconfirmed()
+                self._close_excess_tcp()
                 self._collect_garbage()
         finally:
             self._shutdown()
@@ -376,6 +383,35 @@ class SipStack:
                     self.hop.post(ev.ForwardEnded(leg.peer))
                 else:
                     self.hop.post(ev.ForwardFailed(leg.peer, f"{code} {info.lastReason}{self._auth_hint(code)}".strip()))
+
+    def _on_transport(self, transport: int, state: int) -> None:
+        """A SIP transport connected or went: count TCP clients per source."""
+        if state != PJSIP_TP_STATE_CONNECTED:
+            self.tcp.gone(transport)
+            if transport in self._tcp_to_close:
+                self._tcp_to_close.remove(transport)
+            return
+        source = transport_source(transport)
+        if source is None:
+            return
+        exempt = False
+        if self.admission is not None:
+            with self.admission.lock:
+                policy = self.admission.policy
+            exempt = source in policy.central or not policy.trusts(source)   # the gate deals with those
+        if not self.tcp.connected(transport, source, exempt):
+            self._tcp_to_close.append(transport)
+
+    def _close_excess_tcp(self) -> None:
+        """Closes the TCP connections over a source's limit (outside the callback that told us)."""
+        if not self._tcp_to_close:
+            return
+        closed = len(self._tcp_to_close)
+        while self._tcp_to_close:
+            binding().pjsip_transport_shutdown(self._tcp_to_close.pop())
+        if self._tcp_budget.take(time.monotonic()) is not None:
+            log.warning("SIP over TCP: %d connection(s) over [sip] tcp_per_source (%d) closed (%d since start)",
+                        closed, self.config.tcp_per_source, self.tcp.refused)
 
     def _admission_note(self, leg: _Leg, *, confirmed: bool = False, ended: bool = False) -> None:
         """Tell admission control a call from a source was confirmed, or has ended."""
