@@ -77,6 +77,10 @@ def test_a_technician_session(tmp_path: Path) -> None:
         assert "0 call(s) in progress" in status and "sip 127.0.0.1" in status
         assert "edgepbx " in term.command("show version")
         assert "no calls" in term.command("show calls")
+        sip = term.command("show sip")
+        assert "trusted: 127.0.0.0/8" in sip and "untrusted: reject" in sip and "admitted" in sip, sip
+        refused = term.command('config set sip.untrusted "ignore"')
+        assert "[sip] untrusted: must be one of reject, drop" in refused, refused
         alarms = term.command("show alarms")            # no central configured here: nothing to warn of,
         assert "no alarms" in alarms or "disk nearly full" in alarms   # unless the CI disk is nearly full
         term.send("show ?")
@@ -212,6 +216,10 @@ def test_show_calls_names_each_call_step_and_state_a_held_one_too(tmp_path: Path
         assert "from 2002" in calls and " held " not in calls, calls
         caller.join(timeout=60)
         assert "no calls" in term.command("show calls")
+        sip = term.command("show sip")
+        assert "trusted: 127.0.0.0/8" in sip and "untrusted: reject" in sip and "admitted" in sip, sip
+        refused = term.command('config set sip.untrusted "ignore"')
+        assert "[sip] untrusted: must be one of reject, drop" in refused, refused
     finally:
         caller.join(timeout=60)
         assert box.stop() == 0, box.output

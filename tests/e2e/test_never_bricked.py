@@ -106,3 +106,40 @@ def test_a_store_that_cannot_be_opened_is_moved_aside(tmp_path: Path) -> None:
     assert list(tmp_path.glob("box.db.broken-*"))
     assert _answers(box)
     assert box.stop() == 0
+
+
+def test_kill_9_during_an_outage_keeps_callbacks_and_messages_queued(tmp_path: Path) -> None:
+    from tests.e2e.support import free_sip_port
+    central = f"sip:queue@127.0.0.1:{free_sip_port()}"       # nothing answers: survivable mode
+    box = Box(tmp_path, central=central, language="en")
+    box.wait_for("central routing: central -> local", timeout=15)
+    callback = _caller(box, "1,1", 4.0)
+    message = subprocess.Popen([sys.executable, "-m", "edgepbx.tools.call", box.uri, "--dtmf", "2,+5,#", "--wait", "3",
+                                "--gap", "1", "--hold", "4", "--timeout", "60"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    callback.wait(60)
+    message.wait(60)
+    box.wait_for("callback request stored", timeout=10)
+    box.wait_for("stored (", timeout=10)                       # the message
+    staying = [_caller(box, "3", 60.0) for _ in range(2)]     # hearing the outage info
+    deadline = time.monotonic() + 20
+    while box.output.count("at info (play)") < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    box.proc.send_signal(signal.SIGKILL)
+    box.proc.wait(10)
+    for proc in staying:
+        proc.kill()
+        proc.wait()
+    db = sqlite3.connect(tmp_path / "box.db")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert db.execute("SELECT count(*) FROM callbacks WHERE during_outage = 1").fetchone() == (1,)
+    assert db.execute("SELECT count(*) FROM messages WHERE during_outage = 1").fetchone() == (1,)
+    db.close()
+    box = Box(tmp_path, central=central, language="en")
+    assert box.output.count("recorded as interrupted") == 2, box.output
+    assert box.stop() == 0
+    db = sqlite3.connect(tmp_path / "box.db")
+    assert db.execute("SELECT count(*) FROM callbacks WHERE collected_at IS NULL").fetchone() == (1,)
+    assert db.execute("SELECT count(*) FROM messages").fetchone() == (1,)
+    paths = [json.loads(p) for (p,) in db.execute("SELECT ivr_path FROM calls WHERE outcome = 'interrupted'")]
+    assert len(paths) == 2 and all(p[:2] == ["outage_menu", "info"] for p in paths), paths
