@@ -57,6 +57,15 @@ class UdpPeer:
             out.append(data.decode("utf-8", "replace"))
         return out
 
+    def first(self, prefix: str, seconds: float) -> str:
+        """The first datagram starting with `prefix` (e.g. "SIP/2.0 200") within `seconds`."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            for answer in self.answers(min(left, 0.05)):
+                if answer.startswith(prefix):
+                    return answer
+        raise TimeoutError(f"no {prefix!r} within {seconds} s")
+
     def close(self) -> None:
         self.sock.close()
 
