@@ -148,7 +148,8 @@ def test_policy_from_config_trusts_loopback_by_default_and_central_hosts() -> No
     assert not rules.trusts("10.0.0.6")
     assert rules.central == frozenset({"10.0.0.5", "10.0.0.9", "10.0.0.77"})
     open_box = policy(_config('[sip]\nlisten = "0.0.0.0:5060"\ntrusted = ["192.168.1.0/24"]\n'))
-    assert not open_box.trusts("127.0.0.1") and open_box.trusts("192.168.1.9")
+    assert open_box.trusts("192.168.1.9") and not open_box.trusts("10.1.1.1")
+    assert open_box.trusts("127.0.0.1") and not open_box.trusts("127.0.0.2")   # the box itself, no one else
 
 
 def test_request_facts_reads_method_dialog_and_what_rfc_3261_and_4475_refuse() -> None:

@@ -147,7 +147,6 @@ async def run_box(config: Config) -> int:
     hop: ThreadHop = ThreadHop(loop, router.deliver)
     admission = Admission(trust_policy(config))
     trust = TrustKeeper(config, admission)
-    await trust.refresh()                    # central's and trusted host names, off the loop
     stack = SipStack(config.sip, hop, admission)
     box = BoxContext(config, store, flows, catalogue, active_calls=lambda: len(router.tasks), central=central,
                      dialer=dialer, voice_examples=voice_examples, forwards=forwards, admission=admission,
