@@ -280,3 +280,20 @@ def test_rfc_4475_invalid_requests_are_refused_not_taken_as_calls(box: Box) -> N
     finally:
         peer.close()
     assert box.output.count("ringing") == before
+
+
+def test_legs_of_unacked_calls_are_free_again_within_the_confirm_time(tmp_path: Path) -> None:
+    """Every leg taken by INVITEs never ACKed: a caller gets in once they are hung up (pjsua
+    would hold each slot 32 s more for a BYE nobody answers)."""
+    box = Box(tmp_path, language="en", sip_extra="max_calls = 4\nconfirm_timeout_s = 2.0\n")
+    peer = UdpPeer("127.0.0.5", box.port)      # trusted here (127.0.0.0/8); blocked after this
+    try:
+        for _ in range(6):
+            peer.send(invite(peer.target, peer.source, peer.port))
+        assert status_codes(peer.answers(1.0)).count(486) == 2            # 4 legs, all taken
+        time.sleep(2.5)
+        result = call(box)
+        assert result["answered"], (result, box.output[-2000:])
+    finally:
+        peer.close()
+        assert box.stop() == 0

@@ -87,3 +87,14 @@ def respond_in_transaction(rdata: int, tsx: int, code: int) -> None:
         status = lib.pjsip_tsx_send_msg(tsx, tdata)
     if status != 0:
         raise RuntimeError(f"answering {code}: pjsip status {status}")
+
+
+def terminate_at_once(call_id: int, code: int) -> bool:
+    """Ends a pjsua call without a BYE, freeing its call slot now (edgepbx_call_terminate,
+    firmware/pjsua2/patches/terminate-unconfirmed-call.patch); False without that patch."""
+    try:
+        function = binding()["edgepbx_call_terminate"]
+    except (OSError, AttributeError):
+        return False
+    function.restype, function.argtypes = ctypes.c_int, [ctypes.c_int, ctypes.c_int]
+    return function(call_id, code) == 0

@@ -31,7 +31,7 @@ from edgepbx.sip.headers import parse_sip_headers
 from edgepbx.sip.hop import ThreadHop
 from edgepbx.sip.info_keys import NotAKey, info_key
 from edgepbx.sip.log_budget import LogBudget
-from edgepbx.sip.pjsip_module import binding, respond_in_transaction
+from edgepbx.sip.pjsip_module import binding, respond_in_transaction, terminate_at_once
 from edgepbx.sip.tcp_guard import PJSIP_TP_STATE_CONNECTED, TcpCount, transport_source
 
 log = logging.getLogger("edgepbx.sip")
@@ -440,12 +440,13 @@ class SipStack:
                 with self.admission.lock:
                     self.admission.call_unconfirmed(leg.source, now)
                     self.admission.call_confirmed(leg.source)     # no longer pending: it ends now
-            try:
-                prm = pj.CallOpParam()
-                prm.statusCode = 408
-                leg.call.hangup(prm)
-            except pj.Error:
-                pass
+            if not terminate_at_once(leg.call.getId(), 408):
+                try:              # a binding without edgepbx's patch: the slot stays for 32 s
+                    prm = pj.CallOpParam()
+                    prm.statusCode = 408
+                    leg.call.hangup(prm)
+                except pj.Error:
+                    pass
 
     def _auth_hint(self, code: int) -> str:
         """What a technician reads after a 401/407: pjsua has already answered the challenge
