@@ -25,6 +25,20 @@ def _caller(box: Box, dtmf: str, hold: float) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _kill_mid_calls(box: Box, callers: list[subprocess.Popen], reached: str) -> None:
+    """kill -9 the box once each caller's call has logged `reached`, then the callers."""
+    deadline = time.monotonic() + 40
+    while box.output.count(reached) < len(callers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert box.output.count(reached) == len(callers), box.output
+    time.sleep(0.5)
+    box.proc.send_signal(signal.SIGKILL)
+    box.proc.wait(10)
+    for proc in callers:
+        proc.kill()
+        proc.wait()
+
+
 def _answers(box: Box) -> bool:
     done = subprocess.run([sys.executable, "-m", "edgepbx.tools.call", box.uri, "--dtmf", "1", "--wait", "0.5",
                            "--hold", "0.5", "--timeout", "20"], capture_output=True, text=True, timeout=60)
@@ -42,16 +56,7 @@ def test_kill_9_mid_call_leaves_every_call_recorded_and_every_request_queued(tmp
         time.sleep(0.2)
     assert box.output.count("(record ") >= 8, box.output
     staying = [_caller(box, "2,1,3,8,0,4,1,2,#", 60.0) for _ in range(8)]
-    deadline = time.monotonic() + 40
-    while box.output.count("entered order_number") < 8 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert box.output.count("entered order_number") == 8, box.output
-    time.sleep(0.5)
-    box.proc.send_signal(signal.SIGKILL)
-    box.proc.wait(10)
-    for proc in staying:
-        proc.kill()
-        proc.wait()
+    _kill_mid_calls(box, staying, "entered order_number")
     box = Box(tmp_path, language="en")                 # the same store
     assert box.output.count("recorded as interrupted") == 8, box.output
     assert box.stop() == 0
@@ -122,14 +127,7 @@ def test_kill_9_during_an_outage_keeps_callbacks_and_messages_queued(tmp_path: P
     box.wait_for("callback request stored", timeout=10)
     box.wait_for("stored (", timeout=10)                       # the message
     staying = [_caller(box, "3", 60.0) for _ in range(2)]     # hearing the outage info
-    deadline = time.monotonic() + 20
-    while box.output.count("at info (play)") < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    box.proc.send_signal(signal.SIGKILL)
-    box.proc.wait(10)
-    for proc in staying:
-        proc.kill()
-        proc.wait()
+    _kill_mid_calls(box, staying, "at info (play)")
     db = sqlite3.connect(tmp_path / "box.db")
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert db.execute("SELECT count(*) FROM callbacks WHERE during_outage = 1").fetchone() == (1,)
