@@ -143,12 +143,14 @@ class Central(Proc):
 
     TONE_HZ = 500.0
 
-    def __init__(self, tmp: Path, *extra: str, port: int | None = None) -> None:
+    def __init__(self, tmp: Path, *extra: str, port: int | None = None, tone_s: float = 2.0) -> None:
+        """`tone_s`: the tone's file is played in a loop, and each turn adds a 20 ms frame of
+        silence; a bench that looks for gaps makes it longer than its call."""
         self.port = port or free_sip_port()
         self.uri = f"sip:queue@127.0.0.1:{self.port}"
         self.calls_log = tmp / "central-calls.jsonl"
         tone = tmp / "central-tone.wav"
-        t = np.arange(8000 * 2) / 8000
+        t = np.arange(int(8000 * tone_s)) / 8000
         write_wav(tone, (6000 * np.sin(2 * np.pi * self.TONE_HZ * t)).astype(np.int16))
         super().__init__(["-m", "edgepbx.tools.answer", "--listen", f"127.0.0.1:{self.port}",
                           "--play", str(tone), "--calls-log", str(self.calls_log), *extra], cwd=tmp)
