@@ -12,7 +12,8 @@ from edgepbx import __version__, resilience, retention
 from edgepbx.api.context import BoxContext
 from edgepbx.api.server import ApiServer
 from edgepbx.calls import CallRouter, CallTask
-from edgepbx.config import Config
+from edgepbx.config import Config, central_srtp, uses_tls
+from edgepbx.sip.endpoint import TlsSettings
 from pathlib import Path
 
 from edgepbx.central.dialer import CallbackDialer
@@ -31,6 +32,7 @@ from edgepbx.dsp.voicekey.model import load as load_voice_model
 from edgepbx.dsp.voicekey.vocabulary import LANGUAGES as VOICE_LANGUAGES
 from edgepbx.sip.hop import ThreadHop
 from edgepbx.sip.admission import Admission
+from edgepbx.sip.certs import keep_alarms
 from edgepbx.sip.stack import SipStack
 from edgepbx.sip.trust import TrustKeeper, policy as trust_policy
 from edgepbx.store import Store
@@ -44,6 +46,16 @@ from edgepbx.console.service import ConsoleService, resolve_port
 from edgepbx.console.session import ConsoleSession
 
 log = logging.getLogger("edgepbx")
+
+
+def tls_settings(config: Config) -> TlsSettings | None:
+    """The box's TLS transport: a listener at [sip] tls_listen, or (for a TLS peer only) one on
+    a free port; the far end's certificate always checked."""
+    if not uses_tls(config):
+        return None
+    sip = config.sip
+    return TlsSettings(port=sip.tls_listen.port if sip.tls_listen else 0, cert=str(sip.tls_cert or ""),
+                       key=str(sip.tls_key or ""), ca=str(sip.tls_ca) if sip.tls_ca else None)
 
 
 def _pin_factory(config: Config):  # noqa: ANN202
@@ -147,7 +159,7 @@ async def run_box(config: Config) -> int:
     hop: ThreadHop = ThreadHop(loop, router.deliver)
     admission = Admission(trust_policy(config))
     trust = TrustKeeper(config, admission)
-    stack = SipStack(config.sip, hop, admission)
+    stack = SipStack(config.sip, hop, admission, tls=tls_settings(config), central_srtp=central_srtp(config))
     box = BoxContext(config, store, flows, catalogue, active_calls=lambda: len(router.tasks), central=central,
                      dialer=dialer, voice_examples=voice_examples, forwards=forwards, admission=admission,
                      trust=trust, alarms=alarms, system_flows=(outage, wait, callback_flow, csat_flow))
@@ -172,6 +184,8 @@ async def run_box(config: Config) -> int:
         raise
     fxo_task = loop.create_task(fxo.run(), name="fxo-line") if fxo is not None else None
     trust_task = loop.create_task(trust.run(), name="sip-trust")
+    cert_task = loop.create_task(keep_alarms(alarms, config.sip.tls_cert, central.central_certificate,
+                                             lambda: central.tls_problem), name="certificates")
     keeper = loop.create_task(retention.run(store, config.store.min_free_mb * 1024 * 1024), name="retention")
     redial = loop.create_task(dialer.run(), name="callback-dialer")
     notifier = Notifier()
@@ -216,7 +230,7 @@ async def run_box(config: Config) -> int:
         await console.stop()
     notifier.send("STOPPING=1")
     log.info("stopping: hanging up %d call(s)", len(router.tasks))
-    for task in (keeper, redial, watchdog, trust_task, *([fxo_task] if fxo_task else [])):
+    for task in (keeper, redial, watchdog, trust_task, cert_task, *([fxo_task] if fxo_task else [])):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from edgepbx.central.hours import parse_window
 from edgepbx.sip.admission import UNTRUSTED_POLICIES, parse_rate, parse_trusted
-from edgepbx.sip.uri import transport_param
+from edgepbx.sip.uri import is_tls, transport_param
 
 LANGUAGES = ("zh", "en")
 TEMPLATES = ("ecommerce", "repair", "finance", "medical")
@@ -67,6 +67,12 @@ class SipSection:
     confirm_timeout_s: float = 4.0  # a call whose 200 OK is not ACKed in this time is hung up
     strict_rtp: bool = True         # RTP from any host but the one the SDP names is dropped
     tcp_per_source: int = 16        # SIP-over-TCP connections one source may hold
+    tls_listen: HostPort | None = field(default=None, metadata={"kind": HostPort})   # SIP over TLS here
+    tls_cert: Path | None = field(default=None, metadata={"kind": Path})   # the box's certificate (PEM),
+    tls_key: Path | None = field(default=None, metadata={"kind": Path})    # also shown to a peer that asks
+    tls_ca: Path | None = field(default=None, metadata={"kind": Path})     # CAs a peer's certificate must
+                                                                            # chain to (unset: the system's)
+    srtp: str = "off"               # trunk side: "off", "optional" or "mandatory" (SDES, RFC 4568)
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,8 @@ class CentralSection:
     callback_retry_s: float = 300.0
     callback_hours: str = "09:00-20:00"   # local time the box may call people back (central back at 2 a.m.)
     callback_international: bool = False  # the box's dialer calls only numbers of [box] country_code
+    srtp: str = "auto"              # forwards and call-backs: off, optional, mandatory; auto: mandatory
+                                    # when central's URI is sips: or ;transport=tls, else off
 
 
 @dataclass(frozen=True)
@@ -231,18 +239,33 @@ def _build_section(name: str, cls: type, raw: Any, base_dir: Path, errors: list[
 
 
 def _peer_uri_problem(uri: str) -> str | None:
-    """Why the box cannot call `uri`, or None. Its SIP runs over UDP and TCP only: a sips: URI
-    or ;transport=tls used to pass the check and then fail every forward."""
+    """Why the box cannot call `uri`, or None: sip: over UDP, TCP or TLS, or sips: (TLS)."""
     scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
     transport = transport_param(uri)
-    if scheme == "sips" or transport == "tls":
-        return ("SIP over TLS is not supported: use sip: (UDP, or TCP with ;transport=tcp), through a VPN "
-                f"where the link needs encryption; got {uri!r}")
-    if scheme != "sip":
-        return f"must be a sip: URI or empty, got {uri!r}"
-    if transport not in ("udp", "tcp"):
-        return f"transport {transport!r} is not supported (udp or tcp), got {uri!r}"
+    if scheme not in ("sip", "sips"):
+        return f"must be a sip: or sips: URI or empty, got {uri!r}"
+    if transport not in ("udp", "tcp", "tls"):
+        return f"transport {transport!r} is not supported (udp, tcp or tls), got {uri!r}"
+    if scheme == "sips" and transport != "udp" and transport != "tls":
+        return f"a sips: URI goes over TLS (RFC 5630), not {transport!r}, got {uri!r}"
     return None
+
+
+SRTP_MODES = ("off", "optional", "mandatory")
+
+
+def central_srtp(config: "Config") -> str:
+    """The SRTP mode of the box's calls to central (forwards, call-backs): [central] srtp, where
+    "auto" is mandatory over TLS (keys over a secure channel, media encrypted) and off otherwise."""
+    if config.central.srtp != "auto":
+        return config.central.srtp
+    return "mandatory" if is_tls(config.central.uri) else "off"
+
+
+def uses_tls(config: "Config") -> bool:
+    """Whether the box needs its TLS transport: a TLS listener, or a TLS peer to call."""
+    return config.sip.tls_listen is not None or any(
+        is_tls(getattr(config.central, key)) for key in ("uri", "backup_uri", "callback_uri"))
 
 
 def _validate(config: Config, errors: list[str]) -> None:
@@ -266,6 +289,7 @@ def _validate(config: Config, errors: list[str]) -> None:
     if not 1024 <= config.sip.rtp_port <= 65000 or config.sip.rtp_port % 2:
         fail("[sip] rtp_port", f"must be an even port 1024..65000, got {config.sip.rtp_port}")
     _validate_admission(config, fail)
+    _validate_tls(config, fail)
     for key in ("uri", "backup_uri", "callback_uri"):
         value = getattr(config.central, key)
         problem = _peer_uri_problem(value) if value else None
@@ -353,6 +377,27 @@ def _validate_admission(config: Config, fail: Callable[[str, str], None]) -> Non
         fail("[sip] tcp_per_source", f"must be 1..256, got {sip.tcp_per_source}")
     if not 1.0 <= sip.confirm_timeout_s <= 32.0:
         fail("[sip] confirm_timeout_s", f"must be 1..32 seconds, got {sip.confirm_timeout_s}")
+
+
+def _validate_tls(config: Config, fail: Callable[[str, str], None]) -> None:
+    sip = config.sip
+    if sip.srtp not in SRTP_MODES:
+        fail("[sip] srtp", f"must be one of {', '.join(SRTP_MODES)}, got {sip.srtp!r}")
+    if config.central.srtp not in ("auto", *SRTP_MODES):
+        fail("[central] srtp", f"must be one of auto, {', '.join(SRTP_MODES)}, got {config.central.srtp!r}")
+    if sip.tls_listen is not None:
+        if sip.tls_cert is None or sip.tls_key is None:
+            fail("[sip] tls_listen", "a TLS listener needs tls_cert and tls_key (PEM files)")
+        if sip.tls_listen.host != sip.listen.host:
+            fail("[sip] tls_listen", f"use the address of [sip] listen ({sip.listen.host}), got {sip.tls_listen.host!r}")
+        if sip.tls_listen.port == sip.listen.port:
+            fail("[sip] tls_listen", f"needs a port of its own (5061 is usual), not {sip.tls_listen.port}")
+    if (sip.tls_cert is None) != (sip.tls_key is None):
+        fail("[sip] tls_cert", "give both tls_cert and tls_key, or neither")
+    for key in ("tls_cert", "tls_key", "tls_ca"):
+        path = getattr(sip, key)
+        if path is not None and not path.is_file():
+            fail(f"[sip] {key}", f"no such file: {path}")
 
 
 def is_loopback(host: str) -> bool:

@@ -15,10 +15,11 @@ import logging
 import re
 import secrets
 import socket
+import ssl
 import time
 from typing import Awaitable, Callable
 
-from edgepbx.sip.uri import transport_param
+from edgepbx.sip.uri import is_tls, transport_param
 
 log = logging.getLogger("edgepbx.central")
 _URI = re.compile(r"^sips?:(?:[^@]+@)?(?P<host>\[[^\]]+\]|[^:;>]+)(?::(?P<port>\d+))?")
@@ -28,11 +29,12 @@ def target(uri: str) -> tuple[str, int]:
     m = _URI.match(uri)
     if not m:
         raise ValueError(f"cannot probe {uri!r}")
-    return m.group("host").strip("[]"), int(m.group("port") or 5060)
+    return m.group("host").strip("[]"), int(m.group("port") or (5061 if is_tls(uri) else 5060))
 
 
 def options_request(uri: str, local: tuple[str, int], call_id: str, cseq: int, branch: str,
                     transport: str = "udp") -> bytes:
+    """An OPTIONS over `transport` ("udp", "tcp", "tls")."""
     host, port = local
     return (f"OPTIONS {uri} SIP/2.0\r\n"
             f"Via: SIP/2.0/{transport.upper()} {host}:{port};branch=z9hG4bK{branch};rport\r\n"
@@ -130,6 +132,45 @@ class _TcpChannel:
         self.reader = self.writer = None
 
 
+class _TlsChannel(_TcpChannel):
+    """The TCP channel over TLS, checked as the forwards are (edgepbx.sip.endpoint): central's
+    certificate must chain to [sip] tls_ca (or the system's CAs) and name central's host; TLS
+    1.2 or 1.3. A handshake that fails is a failed probe whose detail says why. The peer's
+    certificate is kept (`peer_cert`) for the expiry alarm."""
+
+    def __init__(self, bind_host: str, server_name: str, context: ssl.SSLContext) -> None:
+        super().__init__(bind_host)
+        self.server_name, self.context = server_name, context
+        self.peer_cert: dict | None = None
+
+    async def ask(self, peer: tuple[str, int], request: Callable[[tuple[str, int]], bytes], branch: str) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(
+                *peer, local_addr=(self.bind_host, 0), ssl=self.context, server_hostname=self.server_name,
+                ssl_handshake_timeout=5.0)
+            self.peer_cert = self.writer.get_extra_info("peercert")
+        return await super().ask(peer, request, branch)
+
+
+def tls_context(ca: str | None, cert: str | None = None, key: str | None = None) -> ssl.SSLContext:
+    """A client context as the box's TLS to central: TLS 1.2+, chain and name checked against
+    `ca` (None: the system's CAs), the box's own certificate for a peer that asks for one."""
+    context = ssl.create_default_context(cafile=ca)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert and key:
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def failure_detail(exc: BaseException) -> str:
+    """What a failed probe says: the TLS reason first (a certificate that does not verify)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: certificate not accepted: {exc.verify_message or exc.reason}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: handshake failed: {exc.reason or exc}"
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
 Resolve = Callable[[str, int], Awaitable[list]]     # loop.getaddrinfo's shape: [(family, ..., sockaddr)]
 
 
@@ -163,8 +204,11 @@ class _Address:
 
 class OptionsProber:
     def __init__(self, uri: str, bind_host: str, on_result: Callable[[bool, float, str], None],
-                 interval_s: float = 1.0, timeout_s: float = 1.0, resolve: Resolve | None = None) -> None:
-        """`resolve` looks central's host up (default: the loop's getaddrinfo, in a thread)."""
+                 interval_s: float = 1.0, timeout_s: float = 1.0, resolve: Resolve | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        """`resolve` looks central's host up (default: the loop's getaddrinfo, in a thread);
+        `tls` is the context for a sips: or ;transport=tls URI (default: tls_context(None))."""
+        self.tls = tls
         self.uri = uri
         self.peer = target(uri)
         self.address = _Address(*self.peer, resolve)
@@ -172,6 +216,7 @@ class OptionsProber:
         self.on_result = on_result
         self.interval_s, self.timeout_s = interval_s, timeout_s
         self.call_id = secrets.token_hex(12)
+        self.channel: _TlsChannel | None = None     # over TLS: holds central's certificate
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -188,8 +233,12 @@ class OptionsProber:
                 pass
 
     async def _run(self) -> None:
-        transport = "tcp" if transport_param(self.uri) == "tcp" else "udp"   # the forwards' transport
-        channel: _UdpChannel | _TcpChannel = _TcpChannel(self.bind_host) if transport == "tcp" else _UdpChannel(self.bind_host)
+        transport = "tls" if is_tls(self.uri) else "tcp" if transport_param(self.uri) == "tcp" else "udp"
+        channel: _UdpChannel | _TcpChannel
+        if transport == "tls":
+            channel = self.channel = _TlsChannel(self.bind_host, self.peer[0], self.tls or tls_context(None))
+        else:
+            channel = _TcpChannel(self.bind_host) if transport == "tcp" else _UdpChannel(self.bind_host)
         cseq = 0
         try:
             while True:
@@ -206,7 +255,7 @@ class OptionsProber:
                 except asyncio.TimeoutError:
                     channel.reset()
                 except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-                    detail = getattr(exc, "strerror", None) or type(exc).__name__
+                    detail = failure_detail(exc)
                     channel.reset()
                 self.on_result(answered, time.monotonic(), detail)
                 await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))

@@ -11,7 +11,8 @@ import time
 from typing import Callable
 
 from edgepbx.central.link import CentralLink, Transition
-from edgepbx.central.prober import OptionsProber
+from edgepbx.central.prober import OptionsProber, tls_context
+from edgepbx.sip.uri import is_tls
 from edgepbx.config import Config
 from edgepbx.panel.leds import StatusLeds
 from edgepbx.store import Store
@@ -29,6 +30,7 @@ class CentralService:
         self.leds = leds
         self.link = CentralLink(bool(config.central.uri))
         self.prober: OptionsProber | None = None
+        self.tls_problem: str | None = None    # why TLS to central fails, while it does
         self._pending: set[asyncio.Task] = set()
 
     async def start(self) -> None:
@@ -36,8 +38,12 @@ class CentralService:
         self.link.set_mode(mode, time.monotonic(), "stored setting")
         self._show()
         if self.config.central.uri:
+            sip = self.config.sip
+            context = (tls_context(str(sip.tls_ca) if sip.tls_ca else None, str(sip.tls_cert) if sip.tls_cert else None,
+                                   str(sip.tls_key) if sip.tls_key else None)
+                       if is_tls(self.config.central.uri) else None)
             self.prober = OptionsProber(self.config.central.uri, self.config.sip.listen.host, self._probed,
-                                        interval_s=self.config.central.probe_interval_s)
+                                        interval_s=self.config.central.probe_interval_s, tls=context)
             await self.prober.start()
 
     async def stop(self) -> None:
@@ -61,7 +67,18 @@ class CentralService:
         self._apply(self.link.set_mode(mode, time.monotonic(), who))
 
     def _probed(self, answered: bool, now: float, detail: str) -> None:
+        if detail.startswith("TLS"):
+            if self.tls_problem != detail:
+                log.warning("central %s: %s", self.config.central.uri, detail)
+            self.tls_problem = detail
+        elif answered:
+            self.tls_problem = None
         self._apply(self.link.probed(answered, now, detail))
+
+    def central_certificate(self) -> dict | None:
+        """Central's TLS certificate as the last probe saw it (ssl's getpeercert() form)."""
+        channel = self.prober.channel if self.prober else None
+        return channel.peer_cert if channel is not None else None
 
     def _apply(self, transitions: list[Transition]) -> None:
         for t in transitions:

@@ -22,6 +22,24 @@ log = logging.getLogger("edgepbx.sip")
 ANY_ADDRESS = "0.0.0.0"
 
 
+@dataclass(frozen=True)
+class TlsSettings:
+    """SIP over TLS (RFC 3261 26): a listener at `port` (0: only for calling out), the box's
+    certificate and key (also shown to a peer that asks for a client certificate), the CAs a
+    peer's certificate must chain to (None: the system's), and whether to check the far end's
+    certificate and name when calling out (the box always does; a test tool may not)."""
+    port: int = 0
+    cert: str = ""
+    key: str = ""
+    ca: str | None = None
+    verify: bool = True
+
+
+SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"
+SRTP_USE = {"off": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+            "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
+
+
 @dataclass
 class EndpointHandle:
     ep: pj.Endpoint
@@ -88,7 +106,8 @@ def _keep_requests_on_their_transport() -> None:
 def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
                     keep_late_audio: bool = False, admission: Admission | None = None,
                     strict_rtp: bool = False,
-                    on_transport: Callable[[int, int], None] | None = None) -> EndpointHandle:
+                    on_transport: Callable[[int, int], None] | None = None,
+                    tls: TlsSettings | None = None) -> EndpointHandle:
     """libCreate + libInit + SIP transports + libStart on the calling thread.
 
     SIP listens on UDP and, with `tcp`, on TCP at the same address and port: RFC 3261 (18)
@@ -105,6 +124,8 @@ def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
     `on_transport(transport pointer, state)` hears of every SIP transport connecting or going
     (a TCP client connecting, edgepbx.sip.tcp_guard), on the polling thread.
 
+    `tls`: SIP over TLS too, TLS 1.2 and 1.3 only (TlsSettings).
+
     `keep_late_audio` is for a process that records what it hears to compare it with the sent
     audio (the caller tool): its jitter buffer never drops frames to catch up after a burst, so a
     stall at the far end delays the recording instead of cutting 20 ms slices out of it.
@@ -114,7 +135,7 @@ def create_endpoint(host: str, port: int, max_calls: int, *, tcp: bool = True,
     ep = _HookedEndpoint(on_transport) if on_transport is not None else pj.Endpoint()
     ep.libCreate()
     try:
-        published, port = _start(ep, host, port, max_calls, tcp, keep_late_audio, admission)
+        published, port = _start(ep, host, port, max_calls, tcp, keep_late_audio, admission, tls)
     except BaseException:
         ep.libDestroy()      # here, on the thread that created it: pjlib aborts on any other
         raise
@@ -130,7 +151,7 @@ def _listen(ep: pj.Endpoint, kind: int, tcfg: pj.TransportConfig, name: str) -> 
 
 
 def _start(ep: pj.Endpoint, host: str, port: int, max_calls: int, tcp: bool,
-           keep_late_audio: bool, admission: Admission | None) -> tuple[str, int]:
+           keep_late_audio: bool, admission: Admission | None, tls: TlsSettings | None) -> tuple[str, int]:
     """libInit, transports, libStart, codecs; returns the published SIP address and port.
 
     Bound to 0.0.0.0 (every interface), the published address is left to pjsip: the default
@@ -165,6 +186,8 @@ def _start(ep: pj.Endpoint, host: str, port: int, max_calls: int, tcp: bool,
     _listen(ep, pj.PJSIP_TRANSPORT_UDP, tcfg, "UDP")
     if tcp:
         _listen(ep, pj.PJSIP_TRANSPORT_TCP, tcfg, "TCP")
+    if tls is not None:
+        _listen(ep, pj.PJSIP_TRANSPORT_TLS, _tls_transport(tcfg, tls), "TLS")
     ep.libStart()
     ep.audDevManager().setNullDev()
     for codec in ep.codecEnum2():
@@ -172,6 +195,22 @@ def _start(ep: pj.Endpoint, host: str, port: int, max_calls: int, tcp: bool,
         priority = 255 if name.startswith("PCMU/") else 254 if name.startswith("PCMA/") else 0
         ep.codecSetPriority(name, priority)
     return _published(ep)
+
+
+def _tls_transport(base: pj.TransportConfig, tls: TlsSettings) -> pj.TransportConfig:
+    tcfg = pj.TransportConfig()
+    tcfg.port = tls.port
+    tcfg.boundAddress = base.boundAddress
+    tcfg.publicAddress = base.publicAddress
+    t = tcfg.tlsConfig
+    t.proto = pj.PJ_SSL_SOCK_PROTO_TLS1_2 | pj.PJ_SSL_SOCK_PROTO_TLS1_3
+    t.CaListFile = tls.ca or SYSTEM_CA
+    t.certFile, t.privKeyFile = tls.cert, tls.key
+    t.verifyServer = tls.verify          # the far end's chain and name, when the box calls out
+    t.verifyClient = False               # callers: any client certificate, or none
+    t.requireClientCert = False
+    t.msecTimeout = 5000                 # a handshake that hangs fails within 5 s
+    return tcfg
 
 
 def _published(ep: pj.Endpoint) -> tuple[str, int]:
@@ -183,7 +222,7 @@ def _published(ep: pj.Endpoint) -> tuple[str, int]:
 
 
 def account_config(handle: EndpointHandle, user: str, rtp_port: int,
-                   credentials: tuple[str, str] | None = None) -> pj.AccountConfig:
+                   credentials: tuple[str, str] | None = None, srtp: str = "off") -> pj.AccountConfig:
     """A local account (no registration) whose media is bound to the same address. With
     `credentials` (user, password), pjsua answers a 401/407 challenge to its requests once,
     whatever the realm."""
@@ -195,6 +234,8 @@ def account_config(handle: EndpointHandle, user: str, rtp_port: int,
     acfg.mediaConfig.transportConfig.portRange = 0 if rtp_port == 0 else 1000
     acfg.mediaConfig.transportConfig.boundAddress = handle.bound
     acfg.mediaConfig.transportConfig.publicAddress = handle.host
+    acfg.mediaConfig.srtpUse = SRTP_USE[srtp]       # SDES keys (RFC 4568): AES_CM_128_HMAC_SHA1_80/32,
+    acfg.mediaConfig.srtpSecureSignaling = 0        # AEAD-AES-GCM; over any SIP transport
     return acfg
 
 

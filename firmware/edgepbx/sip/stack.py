@@ -25,7 +25,7 @@ from edgepbx.dsp.voicekey import VoiceKeyDecoder
 from edgepbx.fxo.link import LineLink
 from edgepbx.sip import events as ev
 from edgepbx.sip.admission import Admission
-from edgepbx.sip.endpoint import (SipListenError, account_config, call_audio, call_param, create_endpoint,
+from edgepbx.sip.endpoint import (SipListenError, TlsSettings, account_config, call_audio, call_param, create_endpoint,
                                   destroy_media, pcm_format, remotely_held)
 from edgepbx.sip.headers import parse_sip_headers
 from edgepbx.sip.hop import ThreadHop
@@ -246,10 +246,15 @@ class SipStack:
     """Start with `start()` (blocks until listening or raises), stop with `stop()`."""
 
     def __init__(self, config: SipSection, hop: ThreadHop[ev.SipEvent, ev.SipCommand],
-                 admission: Admission | None = None) -> None:
+                 admission: Admission | None = None, tls: TlsSettings | None = None,
+                 central_srtp: str = "off") -> None:
+        """`tls`: SIP over TLS too; `central_srtp`: the SRTP mode of calls the box places to
+        central (forwards, call-backs), beside [sip] srtp for calls from the trunk."""
         self.config = config
         self.hop = hop
         self.admission = admission
+        self.tls = tls
+        self.central_srtp = central_srtp
         self.legs: dict[str, _Leg] = {}
         self._next_uid = 0
         self._boot = secrets.token_hex(3)  # call uids stay unique across restarts
@@ -283,12 +288,19 @@ class SipStack:
         try:
             handle = create_endpoint(self.config.listen.host, self.config.listen.port, self.config.max_calls,
                                      tcp=self.config.tcp, admission=self.admission,
-                                     strict_rtp=self.config.strict_rtp, on_transport=self._on_transport)
+                                     strict_rtp=self.config.strict_rtp, on_transport=self._on_transport,
+                                     tls=self.tls)
             self.ep = handle.ep
             self.published = handle.host
-            self.account = _Account(self)
             credentials = (self.config.auth_user, self.config.auth_password) if self.config.auth_user else None
-            self.account.create(account_config(handle, "edgepbx", self.config.rtp_port, credentials), True)
+            # Two local accounts, alike but for SRTP: calls from the trunk arrive on the first
+            # (the default), calls the box places to central leave from the second.
+            self.account = _Account(self)
+            self.account.create(account_config(handle, "edgepbx", self.config.rtp_port, credentials,
+                                               self.config.srtp), True)
+            self.central_account = _Account(self)
+            self.central_account.create(account_config(handle, "edgepbx", self.config.rtp_port, credentials,
+                                                       self.central_srtp), False)
         except BaseException as exc:  # noqa: BLE001 - reported to start()
             self._error = exc
             self._ready.set()
@@ -326,7 +338,8 @@ class SipStack:
         leg = None  # noqa: F841 - the loop variable would keep the last Call alive past libDestroy
         self.legs.clear()
         self.account.shutdown()
-        del self.account
+        self.central_account.shutdown()
+        del self.account, self.central_account
         import gc
         gc.collect()
         self.ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
@@ -583,7 +596,7 @@ class SipStack:
 
     def _forward(self, leg: _Leg, command: ev.ForwardTo) -> None:
         uid = self._new_uid()
-        call = _Call(self, self.account, uid)
+        call = _Call(self, self.central_account, uid)
         out = _Leg(uid, call, inbound=False, peer=leg.uid)
         leg.peer = uid
         self.legs[uid] = out
@@ -600,7 +613,7 @@ class SipStack:
             self.hop.post(ev.ForwardFailed(leg.uid, exc.reason))
 
     def _dial(self, command: ev.Dial) -> None:
-        call = _Call(self, self.account, command.uid)
+        call = _Call(self, self.central_account, command.uid)
         leg = _Leg(command.uid, call, inbound=True)  # "inbound": the IVR side, whoever called whom
         self.legs[command.uid] = leg
         try:

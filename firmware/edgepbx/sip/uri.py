@@ -7,3 +7,8 @@ def transport_param(uri: str) -> str:
     Only the URI itself counts, not header parameters after a closing '>'."""
     params = [p.strip().lower() for p in uri.split(">", 1)[0].split(";")[1:]]
     return next((p.removeprefix("transport=") for p in params if p.startswith("transport=")), "udp")
+
+
+def is_tls(uri: str) -> bool:
+    """A sips: URI (RFC 5630) or one that says ;transport=tls: the box reaches it over TLS."""
+    return uri.strip().lower().startswith("sips:") or transport_param(uri) == "tls"

@@ -23,7 +23,8 @@ import time
 
 import pjsua2 as pj
 
-from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint
+from edgepbx.config import SRTP_MODES
+from edgepbx.sip.endpoint import TlsSettings, account_config, call_audio, call_param, create_endpoint
 from edgepbx.sip.headers import parse_sip_headers
 from edgepbx.tools.options import at_seconds, hold_span
 
@@ -75,7 +76,9 @@ class _Account(pj.Account):
         headers = parse_sip_headers(message)
         line = {"uri": info.remoteUri, "at": time.time(), "headers": headers,
                 "transport": _via_transport(headers), "invite_bytes": len(message.encode()),
-                "media": [m[2:].split()[0] for m in message.split("\r\n") if m.startswith("m=")]}
+                "media": [m[2:].split()[0] for m in message.split("\r\n") if m.startswith("m=")],
+                "profiles": [m.split()[2] for m in message.split("\r\n") if m.startswith("m=") and len(m.split()) > 2],
+                "srtp_keys_offered": "\r\na=crypto:" in message}
         with open(self.args.calls_log, "a", encoding="utf-8") as out:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
         if self.args.redirect_to:
@@ -124,15 +127,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wait-header", type=int, metavar="SECONDS", help="send X-EdgePBX-Wait: SECONDS when ringing")
     p.add_argument("--hangup-after", type=float, default=0.0, metavar="SECONDS", help="hang up this long after answering")
     p.add_argument("--on-hold", type=hold_span, metavar="START-END", help="hold each answered call for this span")
+    p.add_argument("--tls-listen", metavar="PORT", type=int, help="SIP over TLS on this port too (same address)")
+    p.add_argument("--tls-cert", metavar="PEM", help="the TLS certificate (with --tls-key)")
+    p.add_argument("--tls-key", metavar="PEM")
+    p.add_argument("--srtp", choices=SRTP_MODES, default="off", help="SRTP (SDES): off, optional, mandatory")
     args = p.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
-    handle = create_endpoint(host, int(port), 32)
+    tls = TlsSettings(args.tls_listen, args.tls_cert or "", args.tls_key or "", verify=False) if args.tls_listen else None
+    handle = create_endpoint(host, int(port), 32, tls=tls)
     account = _Account(args)
-    account.create(account_config(handle, "central", 0), True)
+    account.create(account_config(handle, "central", 0, srtp=args.srtp), True)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    print(f"answer: listening on {args.listen} (udp+tcp)", flush=True)
+    print(f"answer: listening on {args.listen} (udp+tcp{f', tls on {args.tls_listen}' if tls else ''})", flush=True)
     while not stop:
         handle.ep.libHandleEvents(10)
         account.calls = [c for c in account.calls if not c.ended]

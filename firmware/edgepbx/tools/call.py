@@ -21,7 +21,10 @@ import time
 import pjsua2 as pj
 
 from edgepbx.dsp._vector import vector_bytes
-from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint, destroy_media, pcm_format
+from edgepbx.config import SRTP_MODES
+from edgepbx.sip.endpoint import (TlsSettings, account_config, call_audio, call_param, create_endpoint, destroy_media,
+                                  pcm_format)
+from edgepbx.sip.uri import is_tls
 from edgepbx.sip.info_keys import EVENT_KEYS
 from edgepbx.tools.options import at_seconds, hold_span
 
@@ -121,6 +124,18 @@ def info_request(style: str, digit: str) -> pj.CallSendRequestParam:
     return prm
 
 
+def _srtp_in_use(call: pj.Call) -> bool | None:
+    """Whether the call's audio stream runs over SRTP (RTP/SAVP), as negotiated."""
+    info = call.getInfo()
+    for index, media in enumerate(info.media):
+        if media.type == pj.PJMEDIA_TYPE_AUDIO:
+            try:
+                return call.getStreamInfo(index).proto == pj.PJMEDIA_TP_PROTO_RTP_SAVP
+            except pj.Error:
+                return None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m edgepbx.tools.call", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="play a WAV (8 kHz mono 16-bit) into the call, SECONDS after answer")
     p.add_argument("--on-hold", action="append", default=[], type=hold_span, metavar="START-END",
                    help="hold the call from START to END seconds after answer")
+    p.add_argument("--srtp", choices=SRTP_MODES, default="off",
+                   help="SRTP (SDES keys): off (plain RTP), optional, mandatory")
+    p.add_argument("--tls-ca", metavar="PEM", help="over TLS (sips: or ;transport=tls), check the box's certificate "
+                                                   "against these CAs; without it any certificate is taken")
+    p.add_argument("--tls-cert", metavar="PEM", help="over TLS, show this client certificate (with --tls-key)")
+    p.add_argument("--tls-key", metavar="PEM")
     args = p.parse_args(argv)
     holds = sorted(args.on_hold)
     plan = _schedule(args.dtmf.split(","), args.wait, args.gap)
@@ -149,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     moments = ([plan[-1][0]] if plan else []) + [t for t, _ in speech] + [end for _, end in holds]
     last = max(moments) if moments else args.wait
 
-    handle = create_endpoint(args.bind, 0, 4, keep_late_audio=True)
+    tls = (TlsSettings(0, args.tls_cert or "", args.tls_key or "", args.tls_ca, verify=bool(args.tls_ca))
+           if is_tls(args.uri) else None)
+    handle = create_endpoint(args.bind, 0, 4, keep_late_audio=True, tls=tls)
     ep = handle.ep
     if ep.utilVerifySipUri(args.uri) != 0:     # say so, as a result line, not a pjsua2 traceback
         ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
@@ -157,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                           "answered": False, "keys_sent": 0}))
         return 2
     account = pj.Account()
-    account.create(account_config(handle, args.from_user, 0), True)
+    account.create(account_config(handle, args.from_user, 0, srtp=args.srtp), True)
     call = _Call(account)
     ear, recorder, tones = _Ear(), None, None
     voices: list[pj.AudioMediaPlayer] = []
@@ -167,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         call.makeCall(args.uri, call_param())
         media_at = None
+        srtp = None
         hang_at = None
         jitter = None
         sent = 0
@@ -180,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                 wired = call.media_changes
                 if media_at is None:
                     media_at = now
+                    srtp = _srtp_in_use(call)
                     ear.createPort("ear", pcm_format())
                     if args.record:
                         recorder = pj.AudioMediaRecorder()
@@ -243,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             "setup_ms": round((call.confirmed_at - started) * 1000, 1) if call.confirmed_at else None,
             "first_audio_ms": round((ear.first_audio - started) * 1000, 1) if ear.first_audio else None,
             "duration_s": round(time.monotonic() - started, 2),
-            "rx_jitter_ms": jitter,
+            "rx_jitter_ms": jitter, "srtp": srtp,
         }
     finally:
         for port in (recorder, tones, ear, *voices):   # every media port must go before libDestroy
