@@ -108,6 +108,8 @@ class _TcpChannel:
     async def ask(self, peer: tuple[str, int], request: Callable[[tuple[str, int]], bytes], branch: str) -> int:
         """Sends the request (made for this connection's local address) to `peer`, an address
         already looked up; the final status."""
+        if self.writer is not None and self.writer.is_closing():   # central closed it, or went away
+            self.close()
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(*peer, local_addr=(self.bind_host, 0))
         assert self.reader is not None
@@ -144,6 +146,8 @@ class _TlsChannel(_TcpChannel):
         self.peer_cert: dict | None = None
 
     async def ask(self, peer: tuple[str, int], request: Callable[[tuple[str, int]], bytes], branch: str) -> int:
+        if self.writer is not None and self.writer.is_closing():
+            self.close()
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(
                 *peer, local_addr=(self.bind_host, 0), ssl=self.context, server_hostname=self.server_name,
@@ -256,6 +260,10 @@ class OptionsProber:
                     channel.reset()
                 except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
                     detail = failure_detail(exc)
+                    channel.reset()
+                except Exception as exc:  # noqa: BLE001 - the probe must outlive any surprise, or the
+                    detail = f"probe error: {exc!r}"   # link would stay "up" for ever
+                    log.warning("central probe: %s", detail)
                     channel.reset()
                 self.on_result(answered, time.monotonic(), detail)
                 await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))

@@ -63,6 +63,19 @@ class _MsgHead(ctypes.Structure):
         return ctypes.c_int.from_address(ctypes.addressof(self) + _MsgHead.line.offset).value
 
 
+_SRTP_488 = {
+    "off": "no audio the box takes: G.711 (PCMU, PCMA) over RTP/AVP, no SRTP, no other codec",
+    "optional": "no audio the box takes: G.711 (PCMU, PCMA) over RTP/AVP or SRTP (SDES), no other codec",
+    "mandatory": "no audio the box takes: G.711 (PCMU, PCMA) over SRTP only ([sip] srtp = \"mandatory\"): "
+                 "a plain RTP offer, or SRTP keys it cannot use",
+}
+
+
+def set_srtp_mode(mode: str) -> None:
+    """The trunk side's [sip] srtp, which the 488 line explains."""
+    _WHY[488] = _SRTP_488[mode]
+
+
 def refusal_line(code: int, whole_msg: str) -> str:
     """The log line for a refusal: who called, the status, and why (from the response's
     Warning, Unsupported or Min-SE where it gives one)."""

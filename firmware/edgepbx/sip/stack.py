@@ -30,6 +30,8 @@ from edgepbx.sip.endpoint import (SipListenError, TlsSettings, account_config, c
 from edgepbx.sip.headers import parse_sip_headers
 from edgepbx.sip.hop import ThreadHop
 from edgepbx.sip.info_keys import NotAKey, info_key
+from edgepbx.sip.refusals import set_srtp_mode
+from edgepbx.sip.uri import as_tls_hop
 from edgepbx.sip.log_budget import LogBudget
 from edgepbx.sip.pjsip_module import binding, respond_in_transaction, terminate_at_once
 from edgepbx.sip.tcp_guard import PJSIP_TP_STATE_CONNECTED, TcpCount, transport_source
@@ -292,6 +294,7 @@ class SipStack:
                                      tls=self.tls)
             self.ep = handle.ep
             self.published = handle.host
+            set_srtp_mode(self.config.srtp)
             credentials = (self.config.auth_user, self.config.auth_password) if self.config.auth_user else None
             # Two local accounts, alike but for SRTP: calls from the trunk arrive on the first
             # (the default), calls the box places to central leave from the second.
@@ -606,7 +609,7 @@ class SipStack:
             header.hName, header.hValue = name, value
             prm.txOption.headers.append(header)
         try:
-            call.makeCall(command.uri, prm)
+            call.makeCall(as_tls_hop(command.uri), prm)
         except pj.Error as exc:
             out.ended = True
             leg.peer = None
@@ -617,7 +620,7 @@ class SipStack:
         leg = _Leg(command.uid, call, inbound=True)  # "inbound": the IVR side, whoever called whom
         self.legs[command.uid] = leg
         try:
-            call.makeCall(command.uri, call_param())
+            call.makeCall(as_tls_hop(command.uri), call_param())
         except pj.Error as exc:
             leg.ended = True
             self.hop.post(ev.CallEnded(command.uid, exc.reason, 500))

@@ -12,3 +12,16 @@ def transport_param(uri: str) -> str:
 def is_tls(uri: str) -> bool:
     """A sips: URI (RFC 5630) or one that says ;transport=tls: the box reaches it over TLS."""
     return uri.strip().lower().startswith("sips:") or transport_param(uri) == "tls"
+
+
+def as_tls_hop(uri: str) -> str:
+    """How the box dials a sips: URI: sip:...;transport=tls, TLS on the one hop it controls
+    (its peer is central's SBC, or the gateway itself). Sent as sips:, pjsua would put its
+    sip: Contact in the INVITE and a strict peer answers 480 "SIPS Required" (RFC 5630 asks a
+    sips: Contact); the call is just as encrypted either way. Other URIs are left alone."""
+    text = uri.strip()
+    if not text.lower().startswith("sips:"):
+        return uri
+    rest, sep, headers = text[5:].partition("?")
+    params = [p for p in rest.split(";")[1:] if not p.lower().startswith("transport=")]
+    return "sip:" + ";".join([rest.split(";")[0], *params, "transport=tls"]) + (sep + headers)

@@ -24,7 +24,7 @@ from edgepbx.dsp._vector import vector_bytes
 from edgepbx.config import SRTP_MODES
 from edgepbx.sip.endpoint import (TlsSettings, account_config, call_audio, call_param, create_endpoint, destroy_media,
                                   pcm_format)
-from edgepbx.sip.uri import is_tls
+from edgepbx.sip.uri import as_tls_hop, is_tls
 from edgepbx.sip.info_keys import EVENT_KEYS
 from edgepbx.tools.options import at_seconds, hold_span
 
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, object] = {}
     started = time.monotonic()
     try:
-        call.makeCall(args.uri, call_param())
+        call.makeCall(as_tls_hop(args.uri), call_param())
         media_at = None
         srtp = None
         hang_at = None
