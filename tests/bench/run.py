@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHES = ("dtmf", "voicekey", "access", "fxo", "api", "central", "calls", "flood", "fuzz", "soak")
+BENCHES = ("dtmf", "voicekey", "access", "fxo", "api", "central", "calls", "flood", "fuzz", "tls", "soak")
 
 
 def main(argv: list[str] | None = None) -> int:

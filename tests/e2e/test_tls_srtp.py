@@ -104,3 +104,80 @@ def test_central_with_a_certificate_of_another_ca_is_down_with_the_reason(tmp_pa
     finally:
         box.stop()
         central.stop()
+
+
+class _Sniffer:
+    """UDP datagrams on the loopback interface, as a packet capture sees them (root only:
+    an AF_PACKET socket), while the `with` block runs."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0800))
+        self.sock.bind(("lo", 0))
+        self.sock.settimeout(0.2)
+        self.packets: list[tuple[int, int, bytes]] = []
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while self.running:
+            try:
+                frame = self.sock.recv(65535)
+            except OSError:
+                continue
+            ip = frame[14:]
+            if len(ip) < 28 or ip[9] != 17:
+                continue
+            udp = ip[(ip[0] & 0x0F) * 4:]
+            self.packets.append((int.from_bytes(udp[0:2], "big"), int.from_bytes(udp[2:4], "big"), udp[8:]))
+
+    def __enter__(self) -> "_Sniffer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+    def flows_carrying(self, hz: float) -> set[tuple[int, int]]:
+        """(source port, destination port) of RTP flows whose payloads, read as G.711 µ-law,
+        are mostly a tone at `hz`: audio anyone on the path could listen to."""
+        import audioop
+        import numpy as np
+        flows: dict[tuple[int, int], list[bytes]] = {}
+        for sport, dport, data in self.packets:
+            if len(data) >= 12 + 160 and data[0] >> 6 == 2 and data[1] & 0x7F == 0:     # RTP, PCMU
+                flows.setdefault((sport, dport), []).append(data[12:12 + 160])
+        found = set()
+        for flow, payloads in flows.items():
+            if len(payloads) < 50:
+                continue
+            pcm = np.frombuffer(audioop.ulaw2lin(b"".join(payloads[-100:]), 2), dtype="<i2").astype(float)
+            spectrum = np.abs(np.fft.rfft(pcm)) ** 2
+            freqs = np.fft.rfftfreq(len(pcm), 1 / 8000)
+            if spectrum[(freqs > hz - 20) & (freqs < hz + 20)].sum() > 0.5 * spectrum.sum():
+                found.add(flow)
+        return found
+
+
+def test_on_the_wire_central_audio_is_encrypted_yet_heard(setup: tuple[Box, Central, Ca, Path]) -> None:
+    """A capture on loopback: a plain RTP call to central shows its tone in the clear (the
+    control); the TLS+SRTP forward shows no audio anyone could decode, and the caller hears it."""
+    box, central, ca, tmp = setup
+    (tmp / "clear").mkdir(exist_ok=True)
+    clear = Central(tmp / "clear")                     # plain RTP, for the control
+    try:
+        with _Sniffer() as plain:
+            result = call(clear.uri, "--srtp", "off", "--dtmf", "", "--hold", "3", cwd=tmp)
+    finally:
+        clear.stop()
+    assert result["answered"] and plain.flows_carrying(Central.TONE_HZ), "the control failed: no clear tone seen"
+    with _Sniffer() as secured:
+        result = call(box.tls_uri, "--srtp", "mandatory", "--tls-ca", str(ca.files.cert), "--dtmf", "2,0",
+                      "--hold", "5", record=tmp / "wire.wav", cwd=tmp)
+    assert result["answered"], result
+    assert len(secured.packets) > 200 and not secured.flows_carrying(Central.TONE_HZ)
+    audio, rate = read_wav(tmp / "wire.wav")
+    assert tone_power_after(audio, rate, len(audio) / rate - 3.0, Central.TONE_HZ) > 0.5, "central not heard"
