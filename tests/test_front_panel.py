@@ -70,3 +70,16 @@ def test_button_short_press_shows_status_and_long_hold_resets():
         assert state.get("reset") == 1
         front.close()
     asyncio.run(run())
+
+
+def test_central_led_warns_of_a_certificate_about_to_expire():
+    from edgepbx.panel.leds import StatusLeds
+    factory = MockFactory()
+    leds = StatusLeds({"led_central": 22, "led_survivable": 23}, factory)
+    leds.show("up", "central")
+    assert leds.central.value == 1 and leds.central._blink_thread is None
+    leds.show("up", "central", certificate_warning=True)
+    assert leds.central._blink_thread is not None          # mostly on, a short dark blink
+    leds.show("down", "local", certificate_warning=True)    # down says more than the certificate
+    assert leds.survivable.value == 1
+    leds.close()

@@ -185,7 +185,8 @@ async def run_box(config: Config) -> int:
     fxo_task = loop.create_task(fxo.run(), name="fxo-line") if fxo is not None else None
     trust_task = loop.create_task(trust.run(), name="sip-trust")
     cert_task = loop.create_task(keep_alarms(alarms, config.sip.tls_cert, central.central_certificate,
-                                             lambda: central.tls_problem), name="certificates")
+                                             lambda: central.tls_problem, warn=central.set_certificate_warning),
+                                 name="certificates")
     keeper = loop.create_task(retention.run(store, config.store.min_free_mb * 1024 * 1024), name="retention")
     redial = loop.create_task(dialer.run(), name="callback-dialer")
     notifier = Notifier()

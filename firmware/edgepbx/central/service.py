@@ -31,6 +31,7 @@ class CentralService:
         self.link = CentralLink(bool(config.central.uri))
         self.prober: OptionsProber | None = None
         self.tls_problem: str | None = None    # why TLS to central fails, while it does
+        self.certificate_warning = False
         self._pending: set[asyncio.Task] = set()
 
     async def start(self) -> None:
@@ -93,6 +94,12 @@ class CentralService:
         if transitions:
             self._show()
 
+    def set_certificate_warning(self, warning: bool) -> None:
+        """A TLS certificate expires soon (edgepbx.sip.certs): the central LED says so."""
+        if warning != self.certificate_warning:
+            self.certificate_warning = warning
+            self._show()
+
     def _show(self) -> None:
         if self.leds:
-            self.leds.show(self.link.state, self.link.routing)
+            self.leds.show(self.link.state, self.link.routing, self.certificate_warning)

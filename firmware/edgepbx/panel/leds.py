@@ -1,6 +1,8 @@
 """Status LEDs for the central link and survivable mode.
 
-led_central: steady on = central answers; blinking (0.5 s) = central down; off = no central.
+led_central: steady on = central answers; blinking (0.5 s) = central down; off = no central;
+  on with a short dark blink every 2 s = central answers, but a TLS certificate expires within
+  30 days (or already has): see `show alarms`.
 led_survivable: steady on = new calls are answered locally (central down, or mode local).
 """
 from __future__ import annotations
@@ -14,9 +16,11 @@ class StatusLeds:
         self.central = LED(pins["led_central"], pin_factory=factory) if "led_central" in pins else None
         self.survivable = LED(pins["led_survivable"], pin_factory=factory) if "led_survivable" in pins else None
 
-    def show(self, link: str, routing: str) -> None:
+    def show(self, link: str, routing: str, certificate_warning: bool = False) -> None:
         if self.central is not None:
-            if link == "up":
+            if link == "up" and certificate_warning:
+                self.central.blink(on_time=1.8, off_time=0.2)
+            elif link == "up":
                 self.central.on()
             elif link == "down":
                 self.central.blink(on_time=0.5, off_time=0.5)

@@ -66,8 +66,10 @@ def certificate_alarms(now: float, own: Path | None, central: dict | None, centr
 
 
 async def keep_alarms(alarms: dict[str, str], own: Path | None, central: Callable[[], dict | None],
-                      problem: Callable[[], str | None], every_s: float = CHECK_EVERY_S) -> None:
-    """Keeps the certificate alarms in `alarms` up to date (a TLS problem is checked often)."""
+                      problem: Callable[[], str | None], every_s: float = CHECK_EVERY_S,
+                      warn: Callable[[bool], None] = lambda _: None) -> None:
+    """Keeps the certificate alarms in `alarms` up to date (a TLS problem is checked often);
+    `warn` hears whether a certificate expires soon (the central LED)."""
     last_full = float("-inf")
     while True:
         now = time.time()
@@ -80,6 +82,7 @@ async def keep_alarms(alarms: dict[str, str], own: Path | None, central: Callabl
                 if alarms.get(key) != text:
                     log.warning("alarm: %s", text)
                 alarms[key] = text
+            warn(any(k.startswith("cert:") for k in fresh))
             last_full = now
         await asyncio.sleep(5.0)
 
