@@ -32,6 +32,9 @@ CFLAGS="-O2 -fPIC" CXXFLAGS="-O2 -fPIC" ./configure --disable-shared \
     --disable-v4l2 --disable-openh264 --disable-vpx --disable-opencore-amr --disable-silk \
     --disable-opus --disable-bcg729 --disable-lyra --disable-upnp --disable-ilbc-codec \
     >"$work/configure.log" 2>&1 || { tail -n 30 "$work/configure.log" >&2; exit 1; }
+# SIP over TLS needs OpenSSL (Debian libssl-dev): configure leaves it out quietly when missing.
+grep -q '^#define PJ_HAS_SSL_SOCK 1' pjlib/include/pj/compat/os_auto.h || {
+    echo "pjsua2: OpenSSL not found by configure (install libssl-dev): SIP over TLS would be missing" >&2; exit 1; }
 echo "pjsua2: compiling pjproject (a few minutes)"
 make -j"$(nproc)" >"$work/make.log" 2>&1 || { tail -n 40 "$work/make.log" >&2; exit 1; }
 echo "pjsua2: building the SWIG Python module"
