@@ -12,7 +12,7 @@ from edgepbx import __version__, resilience, retention
 from edgepbx.api.context import BoxContext
 from edgepbx.api.server import ApiServer
 from edgepbx.calls import CallRouter, CallTask
-from edgepbx.config import Config, central_srtp, uses_tls
+from edgepbx.config import Config, uses_tls
 from edgepbx.sip.endpoint import TlsSettings
 from pathlib import Path
 
@@ -159,7 +159,7 @@ async def run_box(config: Config) -> int:
     hop: ThreadHop = ThreadHop(loop, router.deliver)
     admission = Admission(trust_policy(config))
     trust = TrustKeeper(config, admission)
-    stack = SipStack(config.sip, hop, admission, tls=tls_settings(config), central_srtp=central_srtp(config))
+    stack = SipStack(config.sip, hop, admission, tls=tls_settings(config), central_srtp=config.central.srtp)
     box = BoxContext(config, store, flows, catalogue, active_calls=lambda: len(router.tasks), central=central,
                      dialer=dialer, voice_examples=voice_examples, forwards=forwards, admission=admission,
                      trust=trust, alarms=alarms, system_flows=(outage, wait, callback_flow, csat_flow))

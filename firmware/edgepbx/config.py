@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from edgepbx.central.hours import parse_window
 from edgepbx.sip.admission import UNTRUSTED_POLICIES, parse_rate, parse_trusted
-from edgepbx.sip.uri import is_tls, transport_param
+from edgepbx.sip.uri import is_tls, srtp_for, transport_param
 
 LANGUAGES = ("zh", "en")
 TEMPLATES = ("ecommerce", "repair", "finance", "medical")
@@ -94,8 +94,8 @@ class CentralSection:
     callback_retry_s: float = 300.0
     callback_hours: str = "09:00-20:00"   # local time the box may call people back (central back at 2 a.m.)
     callback_international: bool = False  # the box's dialer calls only numbers of [box] country_code
-    srtp: str = "auto"              # forwards and call-backs: off, optional, mandatory; auto: mandatory
-                                    # when central's URI is sips: or ;transport=tls, else off
+    srtp: str = "auto"              # calls the box places (forwards, backup line, call-backs): off, optional,
+                                    # mandatory; auto: mandatory to a sips: or ;transport=tls URI, else off
 
 
 @dataclass(frozen=True)
@@ -254,12 +254,10 @@ def _peer_uri_problem(uri: str) -> str | None:
 SRTP_MODES = ("off", "optional", "mandatory")
 
 
-def central_srtp(config: "Config") -> str:
-    """The SRTP mode of the box's calls to central (forwards, call-backs): [central] srtp, where
+def central_srtp(config: "Config", uri: str | None = None) -> str:
+    """The SRTP mode of the box's calls to `uri` (default: central's): [central] srtp, where
     "auto" is mandatory over TLS (keys over a secure channel, media encrypted) and off otherwise."""
-    if config.central.srtp != "auto":
-        return config.central.srtp
-    return "mandatory" if is_tls(config.central.uri) else "off"
+    return srtp_for(config.central.srtp, config.central.uri if uri is None else uri)
 
 
 def uses_tls(config: "Config") -> bool:

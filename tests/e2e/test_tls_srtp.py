@@ -53,11 +53,11 @@ def call(uri: str, *args: str, record: Path | None = None, cwd: Path) -> dict:
 
 def test_a_caller_reaches_the_box_over_tls_with_srtp(setup: tuple[Box, Central, Ca, Path]) -> None:
     box, _, ca, tmp = setup
-    result = call(box.tls_uri, "--srtp", "mandatory", "--tls-ca", str(ca.files.cert), "--dtmf", "2", "--hold", "3",
-                  record=tmp / "tls-caller.wav", cwd=tmp)
+    result = call(box.tls_uri, "--srtp", "mandatory", "--tls-ca", str(ca.files.cert), "--dtmf", "2", "--inband",
+                  "--hold", "3", record=tmp / "tls-caller.wav", cwd=tmp)
     assert result["answered"] and result["srtp"] is True, result
     heard_in_order(tmp / "tls-caller.wav", [("ecom_language", "zh"), ("ecom_main", "en")])   # keys and audio work
-    assert "key 2 (rfc4733)" in box.output
+    assert "key 2 (inband)" in box.output                  # the DSP tap hears the decrypted audio
 
 
 def test_a_forward_to_central_goes_over_tls_with_srtp_and_carries_audio(setup: tuple[Box, Central, Ca, Path]) -> None:
@@ -67,6 +67,7 @@ def test_a_forward_to_central_goes_over_tls_with_srtp_and_carries_audio(setup: t
     assert result["answered"], result
     [forward] = [c for c in central.calls() if c["headers"].get("X-EdgePBX-Box")][-1:]
     assert forward["transport"] == "TLS" and forward["profiles"] == ["RTP/SAVP"] and forward["srtp_keys_offered"]
+    assert forward["headers"]["X-EdgePBX-Box"] == "test-branch"         # the IVR context, over TLS
     audio, rate = read_wav(tmp / "tls-forward.wav")
     assert tone_power_after(audio, rate, len(audio) / rate - 3.0, Central.TONE_HZ) > 0.5, "central not heard"
     assert "inline:" not in box.output and "a=crypto" not in box.output     # SDES keys never logged
@@ -79,15 +80,18 @@ def test_a_plain_rtp_offer_is_refused_when_srtp_is_mandatory(setup: tuple[Box, C
     box.wait_for('over SRTP only ([sip] srtp = "mandatory")', timeout=5)
 
 
-def test_central_with_a_certificate_of_another_ca_is_down_with_the_reason(tmp_path: Path) -> None:
+@pytest.mark.parametrize("problem", ["another CA", "expired"])
+def test_central_whose_certificate_does_not_verify_is_down_with_the_reason(tmp_path: Path, problem: str) -> None:
     ca = Ca(tmp_path / "ca")
-    stranger = Ca(tmp_path / "other", name="someone else's CA").issue("central")
+    stranger = (Ca(tmp_path / "other", name="someone else's CA").issue("central") if problem == "another CA"
+                else ca.issue("central", expired=True))
     tls_port = free_sip_port()
     central = Central(tmp_path, "--tls-listen", str(tls_port), "--tls-cert", str(stranger.cert),
                       "--tls-key", str(stranger.key), "--srtp", "mandatory")
     box = _tls_box(tmp_path, ca, tls_port)
     try:
-        box.wait_for("TLS: certificate not accepted", timeout=10)
+        box.wait_for("TLS: certificate not accepted: " + ("certificate has expired" if problem == "expired" else ""),
+                      timeout=10)
         box.wait_for("central link: up -> down", timeout=10)
         token = box.create_token("ops", "read")
         status = httpx.get(f"{box.api}/api/v1/status", headers={"Authorization": f"Bearer {token}"}).json()

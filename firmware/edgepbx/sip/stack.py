@@ -31,7 +31,7 @@ from edgepbx.sip.headers import parse_sip_headers
 from edgepbx.sip.hop import ThreadHop
 from edgepbx.sip.info_keys import NotAKey, info_key
 from edgepbx.sip.refusals import set_srtp_mode
-from edgepbx.sip.uri import as_tls_hop
+from edgepbx.sip.uri import as_tls_hop, srtp_for
 from edgepbx.sip.log_budget import LogBudget
 from edgepbx.sip.pjsip_module import binding, respond_in_transaction, terminate_at_once
 from edgepbx.sip.tcp_guard import PJSIP_TP_STATE_CONNECTED, TcpCount, transport_source
@@ -250,8 +250,8 @@ class SipStack:
     def __init__(self, config: SipSection, hop: ThreadHop[ev.SipEvent, ev.SipCommand],
                  admission: Admission | None = None, tls: TlsSettings | None = None,
                  central_srtp: str = "off") -> None:
-        """`tls`: SIP over TLS too; `central_srtp`: the SRTP mode of calls the box places to
-        central (forwards, call-backs), beside [sip] srtp for calls from the trunk."""
+        """`tls`: SIP over TLS too; `central_srtp`: [central] srtp, the SRTP mode of calls the
+        box places (forwards, the backup line, call-backs), beside [sip] srtp for the trunk's."""
         self.config = config
         self.hop = hop
         self.admission = admission
@@ -296,14 +296,13 @@ class SipStack:
             self.published = handle.host
             set_srtp_mode(self.config.srtp)
             credentials = (self.config.auth_user, self.config.auth_password) if self.config.auth_user else None
-            # Two local accounts, alike but for SRTP: calls from the trunk arrive on the first
-            # (the default), calls the box places to central leave from the second.
+            # Local accounts alike but for SRTP: calls from the trunk arrive on the first (the
+            # default); calls the box places leave from one per SRTP mode (made when first used).
+            self._handle, self._credentials = handle, credentials
             self.account = _Account(self)
             self.account.create(account_config(handle, "edgepbx", self.config.rtp_port, credentials,
                                                self.config.srtp), True)
-            self.central_account = _Account(self)
-            self.central_account.create(account_config(handle, "edgepbx", self.config.rtp_port, credentials,
-                                                       self.central_srtp), False)
+            self._outgoing: dict[str, _Account] = {}
         except BaseException as exc:  # noqa: BLE001 - reported to start()
             self._error = exc
             self._ready.set()
@@ -341,8 +340,10 @@ class SipStack:
         leg = None  # noqa: F841 - the loop variable would keep the last Call alive past libDestroy
         self.legs.clear()
         self.account.shutdown()
-        self.central_account.shutdown()
-        del self.account, self.central_account
+        for account in self._outgoing.values():
+            account.shutdown()
+        self._outgoing.clear()
+        del self.account
         import gc
         gc.collect()
         self.ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
@@ -597,9 +598,19 @@ class SipStack:
         _disconnect(player, _media(leg) if not leg.ended else None)
         leg.garbage.append(player)
 
+    def _account_for(self, uri: str) -> _Account:
+        """The account a call to `uri` leaves from: [central] srtp, where "auto" means
+        mandatory to a TLS peer and off to any other (a plain backup line or gateway)."""
+        mode = srtp_for(self.central_srtp, uri)
+        account = self._outgoing.get(mode)
+        if account is None:
+            account = self._outgoing[mode] = _Account(self)
+            account.create(account_config(self._handle, "edgepbx", self.config.rtp_port, self._credentials, mode), False)
+        return account
+
     def _forward(self, leg: _Leg, command: ev.ForwardTo) -> None:
         uid = self._new_uid()
-        call = _Call(self, self.central_account, uid)
+        call = _Call(self, self._account_for(command.uri), uid)
         out = _Leg(uid, call, inbound=False, peer=leg.uid)
         leg.peer = uid
         self.legs[uid] = out
@@ -616,7 +627,7 @@ class SipStack:
             self.hop.post(ev.ForwardFailed(leg.uid, exc.reason))
 
     def _dial(self, command: ev.Dial) -> None:
-        call = _Call(self, self.central_account, command.uid)
+        call = _Call(self, self._account_for(command.uri), command.uid)
         leg = _Leg(command.uid, call, inbound=True)  # "inbound": the IVR side, whoever called whom
         self.legs[command.uid] = leg
         try:

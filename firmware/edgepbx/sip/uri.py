@@ -25,3 +25,11 @@ def as_tls_hop(uri: str) -> str:
     rest, sep, headers = text[5:].partition("?")
     params = [p for p in rest.split(";")[1:] if not p.lower().startswith("transport=")]
     return "sip:" + ";".join([rest.split(";")[0], *params, "transport=tls"]) + (sep + headers)
+
+
+def srtp_for(mode: str, uri: str) -> str:
+    """The SRTP mode of a call the box places to `uri` under [central] srtp = `mode`: "auto" is
+    mandatory to a TLS peer (keys over a secure channel) and off to any other."""
+    if mode != "auto":
+        return mode
+    return "mandatory" if is_tls(uri) else "off"
