@@ -91,6 +91,8 @@ class CallTask:
         self.cause = "unknown"
         self._forward_timer: asyncio.TimerHandle | None = None
         self._hung_up_by_box = False
+        self._progress_task: asyncio.Task | None = None
+        self._progress_dirty = False
 
     def deliver(self, event: object) -> None:
         self.inbox.put_nowait(event)
@@ -112,7 +114,7 @@ class CallTask:
                 self.session = CallSession(self.flow, language, mode)
                 if mode != "normal":
                     log.info("call %s in %s mode (directory)", self.uid, mode)
-        await self._keep_progress()
+        self._keep_progress()
         try:
             await self._until_media()
             self.answered_wall = time.time()
@@ -222,7 +224,7 @@ class CallTask:
     async def _act(self, actions: list[ivr.Action]) -> None:
         await self._carry_out(actions)
         if any(isinstance(a, (ivr.Entered, ivr.Collected, ivr.Forward)) for a in actions):
-            await self._keep_progress()
+            self._keep_progress()
 
     async def _carry_out(self, actions: list[ivr.Action]) -> None:
         for action in actions:
@@ -344,15 +346,26 @@ class CallTask:
             outcome=self._ended_outcome or session.outcome or ("unanswered" if self.answered_wall is None else "abandoned"),
             forward_target=self.forward_target, hangup_cause=self.cause, mode=session.mode, csat=self.csat)
 
-    async def _keep_progress(self) -> None:
+    def _keep_progress(self) -> None:
         """What the call has done so far, kept in the store: a crash leaves it "interrupted"
-        with this context instead of without a trace."""
-        try:
-            await self.store.call_in_progress(self._snapshot())
-        except Exception:  # noqa: BLE001 - a full disk must not end the call
-            log.warning("call %s: progress not kept (store error)", self.uid, exc_info=True)
+        with this context instead of without a trace. Written behind the call (a synced write
+        must not delay the first prompt), one write at a time, the latest state last."""
+        self._progress_dirty = True
+        if self._progress_task is None or self._progress_task.done():
+            self._progress_task = asyncio.get_running_loop().create_task(self._write_progress())
+
+    async def _write_progress(self) -> None:
+        while self._progress_dirty:
+            self._progress_dirty = False
+            try:
+                await self.store.call_in_progress(self._snapshot())
+            except Exception:  # noqa: BLE001 - a full disk must not end the call
+                log.warning("call %s: progress not kept (store error)", self.uid, exc_info=True)
 
     async def _record(self) -> None:
+        if self._progress_task is not None:
+            self._progress_dirty = False
+            await self._progress_task      # its row must not come back after the final record
         record = self._snapshot()
         try:
             row = await self.store.add_call(record)
