@@ -119,6 +119,7 @@ class CallTask:
             await self._until_media()
             self.answered_wall = time.time()
             if self.config.central.uri and self.link.routing == "local":  # no central at all: the IVR runs
+                self.forwards.counts.fallbacks += 1
                 self.during_outage = True
                 self.session = CallSession(self.outage_flow, self.session.language, self.session.mode)
             log.info("call %s answered (flow %s, language %s)", self.uid, self.session.flow.name, self.session.language)
@@ -163,10 +164,12 @@ class CallTask:
         if isinstance(event, sip.DigitReceived):
             if not self.merger.accept(event.digit, event.source, event.at):
                 return
+            self.forwards.counts.keys[event.source] += 1
             shown = "*" if self.session.secret_input else event.digit
             log.info("call %s key %s (%s)", self.uid, shown, event.source)
             await self._act(self.session.handle(ivr.Digit(event.digit), now))
         elif isinstance(event, sip.VoiceKeyHeard):
+            self.forwards.counts.voice_keys += 1
             log.info("call %s said %s (voice, confidence %.2f)", self.uid, event.key, event.confidence)
             await self._act(self.session.handle(ivr.VoiceKey(event.key, event.confidence), now))
         elif isinstance(event, sip.SlowSpeech):
@@ -310,6 +313,7 @@ class CallTask:
     async def _to_outage(self, now: float, why: str) -> None:
         """Survivable mode for this call: the outage flow, carrying what the caller did so far."""
         log.info("call %s: answering locally (%s)", self.uid, why)
+        self.forwards.counts.fallbacks += 1
         self.during_outage = True
         self.session = CallSession(self.outage_flow, self.session.language, self.session.mode, self.session.context())
         await self._act(self.session.start(now))
@@ -363,6 +367,7 @@ class CallTask:
                 log.warning("call %s: progress not kept (store error)", self.uid, exc_info=True)
 
     async def _record(self) -> None:
+        self.forwards.counts.calls[self._snapshot().outcome] += 1
         if self._progress_task is not None:
             self._progress_dirty = False
             await self._progress_task      # its row must not come back after the final record

@@ -297,3 +297,20 @@ def test_legs_of_unacked_calls_are_free_again_within_the_confirm_time(tmp_path: 
     finally:
         peer.close()
         assert box.stop() == 0
+
+
+def test_metrics_scrape_parses_and_counts_what_happened(box: Box, api: httpx.Client) -> None:
+    """GET /metrics (a read token), read with Prometheus' own text parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+    assert httpx.get(f"{box.api}/metrics").status_code == 401
+    call(box)
+    r = api.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(r.text) for s in family.samples}
+    assert samples[("edgepbx_calls_active", ())] == 0
+    assert sum(v for (name, _), v in samples.items() if name == "edgepbx_calls_total") >= 1
+    assert samples[("edgepbx_sip_refused_total", (("reason", "untrusted"),))] >= 3
+    assert samples[("edgepbx_dtmf_keys_total", (("source", "rfc4733"),))] >= 1
+    assert samples[("edgepbx_disk_free_bytes", ())] > 0 and samples[("edgepbx_uptime_seconds", ())] > 0
+    assert ("edgepbx_build_info", (("version", __import__("edgepbx").__version__),)) in samples

@@ -84,5 +84,6 @@ def create_app(box: BoxContext | None) -> FastAPI:
     for module in (status, central, flows, prompts, voicekeys, directory, records, sip):
         app.include_router(module.router, responses=common, dependencies=[Depends(known_query_only)])
     app.include_router(status.health)
+    app.include_router(status.metrics, responses=common)
     app.add_middleware(BodyLimit)
     return app

@@ -4,16 +4,19 @@ from __future__ import annotations
 import shutil
 import time
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from edgepbx import __version__
 from edgepbx.api.auth import need_read
 from edgepbx.api.context import BoxContext
 from edgepbx.api.sip import admission_out
 from edgepbx.api.models import Disk, Health, Line, RecordCounts, StatusOut
+from edgepbx.metrics import render
 from edgepbx.store import RECORD_KINDS
 
 health = APIRouter()
+metrics = APIRouter(tags=["status"], dependencies=[Depends(need_read)])
 router = APIRouter(prefix="/api/v1", tags=["status"], dependencies=[Depends(need_read)])
 
 
@@ -40,3 +43,9 @@ async def get_status(request: Request) -> StatusOut:
         last_sync=box.last_sync, forwards_failed_in_a_row=box.forwards.failed_in_a_row,
         last_forward_failure=box.forwards.last_failure, sip=admission_out(box), alarms=box.alarm_lines(),
         records={kind: RecordCounts(**await box.store.record_counts(kind)) for kind in RECORD_KINDS})
+
+
+@metrics.get("/metrics", response_class=Response, summary="The box in Prometheus text format (a read token)",
+             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+async def get_metrics(request: Request) -> Response:
+    return Response(await render(request.app.state.box), media_type=CONTENT_TYPE_LATEST)

@@ -8,7 +8,9 @@ answered forward clears it. Free of I/O: the call router reports each result.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from edgepbx.metrics import Counts
 
 ALARM_AFTER = 3     # one failure is a busy agent; three in a row is worth a look
 
@@ -17,13 +19,16 @@ ALARM_AFTER = 3     # one failure is a busy agent; three in a row is worth a loo
 class ForwardHealth:
     failed_in_a_row: int = 0
     last_failure: str | None = None
+    counts: Counts = field(default_factory=Counts)   # every call task's tallies, for GET /metrics
 
     def answered(self) -> None:
         self.failed_in_a_row = 0
+        self.counts.forwards["answered"] += 1
 
     def failed(self, cause: str) -> None:
         self.failed_in_a_row += 1
         self.last_failure = cause
+        self.counts.forwards["failed"] += 1
 
     def alarm(self) -> str | None:
         if self.failed_in_a_row < ALARM_AFTER:

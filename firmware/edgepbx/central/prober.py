@@ -221,6 +221,7 @@ class OptionsProber:
         self.interval_s, self.timeout_s = interval_s, timeout_s
         self.call_id = secrets.token_hex(12)
         self.channel: _TlsChannel | None = None     # over TLS: holds central's certificate
+        self.last_rtt_s: float | None = None         # the last answered probe's round trip
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -256,6 +257,7 @@ class OptionsProber:
                         peer, lambda local: options_request(self.uri, local, self.call_id, cseq, branch, transport),
                         branch), max(0.05, self.timeout_s - (time.monotonic() - started)))
                     answered, detail = code != 503, f"{code}"
+                    self.last_rtt_s = time.monotonic() - started
                 except asyncio.TimeoutError:
                     channel.reset()
                 except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:

@@ -32,6 +32,8 @@ class CentralService:
         self.prober: OptionsProber | None = None
         self.tls_problem: str | None = None    # why TLS to central fails, while it does
         self.certificate_warning = False
+        self._local_total = 0.0                # outage seconds, for GET /metrics
+        self._local_since: float | None = None
         self._pending: set[asyncio.Task] = set()
 
     async def start(self) -> None:
@@ -76,6 +78,13 @@ class CentralService:
             self.tls_problem = None
         self._apply(self.link.probed(answered, now, detail))
 
+    def probe_rtt_s(self) -> float | None:
+        return self.prober.last_rtt_s if self.prober else None
+
+    def outage_seconds(self, now: float) -> float:
+        """Seconds new calls were answered locally since start (central down, or mode local)."""
+        return self._local_total + (now - self._local_since if self._local_since is not None else 0.0)
+
     def central_certificate(self) -> dict | None:
         """Central's TLS certificate as the last probe saw it (ssl's getpeercert() form)."""
         channel = self.prober.channel if self.prober else None
@@ -83,6 +92,13 @@ class CentralService:
 
     def _apply(self, transitions: list[Transition]) -> None:
         for t in transitions:
+            if t.what == "routing":
+                now = time.monotonic()
+                if t.new == "local" and self._local_since is None:
+                    self._local_since = now
+                elif t.new == "central" and self._local_since is not None:
+                    self._local_total += now - self._local_since
+                    self._local_since = None
             log.warning("central %s: %s -> %s (%s)", t.what, t.old, t.new, t.cause)
             task = asyncio.get_running_loop().create_task(self.store.add_event(t.what, t.old, t.new, t.cause))
             self._pending.add(task)
