@@ -23,8 +23,11 @@ def _audio(_ctx: object, value: object) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
 
+# PUT /api/v1/sip/trust is left out: a generated host name in it would be looked up in DNS,
+# off this machine (tests stay on loopback); test_hostile_sip.py drives it, bad input included.
 schema = schemathesis.openapi.from_dict(
-    json.loads((ROOT / "firmware/edgepbx/api/openapi.json").read_text(encoding="utf-8")))
+    json.loads((ROOT / "firmware/edgepbx/api/openapi.json").read_text(encoding="utf-8"))
+).exclude(path="/api/v1/sip/trust", method="PUT")
 
 
 @pytest.fixture(scope="module")

@@ -58,8 +58,8 @@ async def put_trust(body: SipTrustIn, request: Request) -> SipAdmissionOut:
         raise ApiError(422, "invalid_config", "; ".join(exc.errors), exc.errors) from None
     box.config = dataclasses.replace(box.config, sip=config.sip)
     if box.trust is not None:
-        box.trust.apply(box.config)
-        await box.trust.refresh()
+        box.trust.apply(box.config)          # addresses and ranges now; names once looked up
+        box.trust.look_up_soon()
     box.synced()
     return admission_out(box)
 

@@ -81,6 +81,7 @@ class TrustKeeper:
         self.config = config
         self.admission = admission
         self.looked_up: dict[str, tuple[str, ...]] = {}
+        self._soon = asyncio.Event()
 
     def apply(self, config: Config | None = None) -> None:
         """The policy of `config` (or the current one) takes effect now, for the next request."""
@@ -93,7 +94,15 @@ class TrustKeeper:
     async def run(self) -> None:
         while True:
             await self.refresh()
-            await asyncio.sleep(REFRESH_S)
+            self._soon.clear()
+            try:
+                await asyncio.wait_for(self._soon.wait(), REFRESH_S)
+            except asyncio.TimeoutError:
+                pass
+
+    def look_up_soon(self) -> None:
+        """Look the names up now (a changed list), in the keeper's task, not the caller's."""
+        self._soon.set()
 
     async def refresh(self) -> None:
         loop = asyncio.get_running_loop()
