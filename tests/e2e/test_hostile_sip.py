@@ -304,11 +304,14 @@ def test_metrics_scrape_parses_and_counts_what_happened(box: Box, api: httpx.Cli
     from prometheus_client.parser import text_string_to_metric_families
     assert httpx.get(f"{box.api}/metrics").status_code == 401
     call(box)
+    before = api.get("/api/v1/status").json()["active_calls"]
     r = api.get("/metrics")
+    after = api.get("/api/v1/status").json()["active_calls"]
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in text_string_to_metric_families(r.text) for s in family.samples}
-    assert samples[("edgepbx_calls_active", ())] == 0
+    # the raw calls of the RTP test may still be in the IVR: the gauge agrees with the status
+    assert min(before, after) <= samples[("edgepbx_calls_active", ())] <= max(before, after)
     assert sum(v for (name, _), v in samples.items() if name == "edgepbx_calls_total") >= 1
     assert samples[("edgepbx_sip_refused_total", (("reason", "untrusted"),))] >= 3
     assert samples[("edgepbx_dtmf_keys_total", (("source", "rfc4733"),))] >= 1
