@@ -12,6 +12,7 @@ extensions = [
     Extension("edgepbx.dsp._fsk", ["cext/fsk.pyx"], extra_compile_args=["-O3"]),
     Extension("edgepbx.dsp._progress", ["cext/progress.pyx"], extra_compile_args=["-O3"]),
     Extension("edgepbx.dsp._speechrate", ["cext/speechrate.pyx"], extra_compile_args=["-O3"]),
+    Extension("edgepbx.dsp._pitch", ["cext/pitch.pyx"], extra_compile_args=["-O3"]),
     # C++: reads pjsua2's std::vector<unsigned char> frame buffers in place.
     Extension("edgepbx.dsp._vector", ["cext/vector.pyx"], language="c++", extra_compile_args=["-O2"]),
 ]

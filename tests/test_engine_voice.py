@@ -181,3 +181,58 @@ def test_flow_validation_of_voice_settings():
     assert "voice_keys: expected bool" in text
     assert "voice_shortcuts.lost_card: no node named 'nowhere'" in text
     assert "'shout' is not a spoken shortcut" in text
+
+
+# ---- learning a site's voices: a word not understood, then the key pressed at once ----------
+from edgepbx.ivr.engine import LEARN_WINDOW_S  # noqa: E402
+from edgepbx.ivr.events import LearnVoice, VoiceUnsure  # noqa: E402
+
+
+def learnt(actions) -> list[LearnVoice]:
+    return [a for a in actions if isinstance(a, LearnVoice)]
+
+
+def at_main_menu() -> Driver:
+    d = Driver()
+    d.start()
+    d.say("2")                       # English; now at the main menu, listening for its words
+    return d
+
+
+def test_a_key_pressed_right_after_a_word_not_understood_names_that_word():
+    d = at_main_menu()
+    assert d.session.handle(VoiceUnsure(), d.now) == []
+    d.now += 2.0
+    actions = d.key("3")
+    assert learnt(actions) == [LearnVoice("3", "en")]
+    assert entered(actions) == ["loans"]
+
+
+def test_nothing_is_learnt_without_a_word_too_late_or_in_another_menu():
+    d = at_main_menu()
+    assert learnt(d.key("3")) == []                          # no word said: nothing to learn
+    d = at_main_menu()
+    d.session.handle(VoiceUnsure(), d.now)
+    d.now += LEARN_WINDOW_S + 1
+    assert learnt(d.key("3")) == []                          # pressed long after: maybe another thought
+    d = at_main_menu()
+    d.session.handle(VoiceUnsure(), d.now)
+    d.now += 1
+    assert learnt(d.key("7")) == []                          # not an option: a failed try, not a name
+    assert learnt(d.key("3")) == []                          # after a wrong key, the word's meaning is unsure
+    d = at_main_menu()
+    d.session.handle(VoiceUnsure(), d.now)
+    d.now += 1
+    assert learnt(d.key("3")) == [LearnVoice("3", "en")]
+    assert learnt(d.key("1")) == []                          # each word names one key, once
+
+
+def test_words_in_a_collect_node_are_never_learnt():
+    """An ID or PIN is typed in collect nodes: a word said there is never kept, whatever follows."""
+    d = at_main_menu()
+    d.key("2")                                               # to id_check (collect, secret digits)
+    assert d.session.node.type == "collect"
+    d.session.handle(VoiceUnsure(), d.now)
+    d.now += 1
+    for digit in "123456":
+        assert learnt(d.key(digit)) == []

@@ -27,6 +27,7 @@ from edgepbx.panel.leds import StatusLeds
 from edgepbx.panel.pins import load_pins
 from edgepbx.ivr.prompts import PromptCatalogue
 from edgepbx.ivr.voice_examples import VoiceExamples
+from edgepbx.ivr.voice_learning import VoiceLearner
 from edgepbx.numbers import callback_refusal
 from edgepbx.dsp.voicekey.model import load as load_voice_model
 from edgepbx.dsp.voicekey.vocabulary import LANGUAGES as VOICE_LANGUAGES
@@ -134,9 +135,15 @@ async def run_box(config: Config) -> int:
     for language in VOICE_LANGUAGES:     # loaded now, not on a call's first spoken word
         load_voice_model(language)
     forwards = ForwardHealth()
+    learner = VoiceLearner(store, config.ivr.learn_voices,
+                           lambda language: sorted((config.ivr.prompts / language).glob("*.wav")))
+    if not config.ivr.learn_voices:
+        forgotten = await store.forget_voices()
+        if forgotten:
+            log.info("learn_voices is off: deleted %d kept voice samples", forgotten)
     router = CallRouter(lambda incoming: CallTask(incoming, flows.flow, config, hop, catalogue, store,
                                                   central.link, outage, wait, voice_examples=voice_examples,
-                                                  csat_flow=csat_flow, forwards=forwards))
+                                                  csat_flow=csat_flow, forwards=forwards, learner=learner))
 
     async def place_callback(uid: str, uri: str, carried: ForwardContext, files: dict[str, Path]) -> str | None:
         task = CallTask(sip_events.IncomingCall(uid, uri, "callback"), callback_flow, config, hop, catalogue, store,
@@ -162,7 +169,8 @@ async def run_box(config: Config) -> int:
     stack = SipStack(config.sip, hop, admission, tls=tls_settings(config), central_srtp=config.central.srtp)
     box = BoxContext(config, store, flows, catalogue, active_calls=lambda: len(router.tasks), central=central,
                      dialer=dialer, voice_examples=voice_examples, forwards=forwards, admission=admission,
-                     trust=trust, alarms=alarms, system_flows=(outage, wait, callback_flow, csat_flow))
+                     trust=trust, alarms=alarms, system_flows=(outage, wait, callback_flow, csat_flow),
+                     learner=learner)
     api = ApiServer(box)
     try:
         await dialer.load()
@@ -189,6 +197,7 @@ async def run_box(config: Config) -> int:
                                  name="certificates")
     keeper = loop.create_task(retention.run(store, config.store.min_free_mb * 1024 * 1024), name="retention")
     redial = loop.create_task(dialer.run(), name="callback-dialer")
+    learning = loop.create_task(learner.run(), name="voice-learning")
     notifier = Notifier()
     watchdog = loop.create_task(notifier.watch(lambda: stack.heartbeat), name="watchdog")
     restart_reason: list[str] = []
@@ -231,7 +240,7 @@ async def run_box(config: Config) -> int:
         await console.stop()
     notifier.send("STOPPING=1")
     log.info("stopping: hanging up %d call(s)", len(router.tasks))
-    for task in (keeper, redial, watchdog, trust_task, cert_task, *([fxo_task] if fxo_task else [])):
+    for task in (keeper, redial, learning, watchdog, trust_task, cert_task, *([fxo_task] if fxo_task else [])):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

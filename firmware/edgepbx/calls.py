@@ -21,6 +21,7 @@ from edgepbx.ivr.flow import Flow
 from edgepbx.ivr.prompts import PromptCatalogue
 from edgepbx.ivr.variants import variant_path
 from edgepbx.ivr.voice_examples import VoiceExamples
+from edgepbx.ivr.voice_learning import VoiceLearner
 from edgepbx.numbers import forms
 from edgepbx.sip import events as sip
 from edgepbx.sip.digits import DigitMerger
@@ -48,7 +49,7 @@ class CallTask:
                  wait_flow: Flow | None = None, *, outbound: bool = False,
                  carried: ivr.ForwardContext | None = None, prompt_files: dict[str, Path] | None = None,
                  voice_examples: VoiceExamples | None = None, csat_flow: Flow | None = None,
-                 forwards: ForwardHealth | None = None) -> None:
+                 forwards: ForwardHealth | None = None, learner: VoiceLearner | None = None) -> None:
         """`outbound`: the box placed this call (a callback): no answering, `carried` is the
         original call's context and `prompt_files` are prompts made for this call only.
         `forwards` hears how each forward to central ends."""
@@ -62,6 +63,8 @@ class CallTask:
         self._forward_timed_out = False
         self.catalogue = catalogue
         self.voice_examples = voice_examples
+        self.learner = learner
+        self._unsure_audio: bytes | None = None     # the last word not understood (learning voices only)
         self.csat_flow = csat_flow
         self.csat: int | None = None
         self._ended_outcome: str | None = None    # "forwarded", kept while the score is asked
@@ -172,6 +175,9 @@ class CallTask:
             self.forwards.counts.voice_keys += 1
             log.info("call %s said %s (voice, confidence %.2f)", self.uid, event.key, event.confidence)
             await self._act(self.session.handle(ivr.VoiceKey(event.key, event.confidence), now))
+        elif isinstance(event, sip.VoiceUnsure):
+            self._unsure_audio = event.audio
+            await self._act(self.session.handle(ivr.VoiceUnsure(), now))
         elif isinstance(event, sip.SlowSpeech):
             log.info("call %s: slow speech, %.1f syllables/s", self.uid, event.syllables_per_second)
             await self._act(self.session.handle(ivr.SpeechPace(event.syllables_per_second, True), now))
@@ -239,7 +245,17 @@ class CallTask:
                 self.hop.send(sip.StopPlay(self.uid))
             elif isinstance(action, ivr.Listen):
                 examples = self.voice_examples.load(action.language) if action.vocabulary and self.voice_examples else {}
-                self.hop.send(sip.ListenFor(self.uid, action.language, action.vocabulary, action.digit_string, examples))
+                learn = bool(self.learner and self.learner.enabled and action.vocabulary and not action.digit_string)
+                if action.vocabulary and self.learner:
+                    learnt = self.learner.templates(action.language)
+                    examples = {k: examples.get(k, []) + learnt.get(k, []) for k in set(examples) | set(learnt)}
+                self._unsure_audio = None
+                self.hop.send(sip.ListenFor(self.uid, action.language, action.vocabulary, action.digit_string, examples,
+                                            learn=learn))
+            elif isinstance(action, ivr.LearnVoice):
+                audio, self._unsure_audio = self._unsure_audio, None
+                if audio and self.learner and await self.learner.keep(self.uid, action.language, action.key, audio):
+                    log.info("call %s: kept the word not understood as %s (learning voices)", self.uid, action.key)
             elif isinstance(action, ivr.ModeChanged):
                 log.info("call %s now in %s mode (%s)", self.uid, action.mode, action.reason)
             elif isinstance(action, ivr.Entered):

@@ -104,6 +104,7 @@ class IvrSection:
     language: str = "zh"
     prompts: Path = Path("var/prompts")
     voice_examples: Path = Path("var/voicekeys")
+    learn_voices: bool = False     # keep menu words not understood + the key then pressed, to learn callers' voices
 
 
 @dataclass(frozen=True)

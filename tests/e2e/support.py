@@ -94,7 +94,7 @@ class Proc:
 class Box(Proc):
     def __init__(self, tmp: Path, flow: str = "ecommerce", central: str = "", language: str = "zh",
                  prompts: Path = PROMPTS, extra: str = "", answer_timeout_s: float = 5.0,
-                 central_extra: str = "", mock_pins: bool = False, sip_extra: str = "") -> None:
+                 central_extra: str = "", mock_pins: bool = False, sip_extra: str = "", ivr_extra: str = "") -> None:
         """`mock_pins`: the box under tests/e2e/fxo_harness.py, its GPIO driven by `tell()`."""
         self.port = free_sip_port()
         self.api_port = free_tcp_port()
@@ -119,6 +119,7 @@ answer_timeout_s = {answer_timeout_s}
 flow = "{flow}"
 language = "{language}"
 prompts = "{prompts}"
+{ivr_extra}
 [api]
 listen = "127.0.0.1:{self.api_port}"
 {extra}

@@ -55,3 +55,23 @@ async def delete_example(request: Request, language: Language, key: Key, name: N
         raise ApiError(404, "not_found", f"no recording {language}/{key}/{name}")
     request.app.state.box.synced()
     return Response(status_code=204)
+
+
+@router.get("/learning", responses=ERRORS, dependencies=[Depends(need_read)],
+            summary="Learning this site's voices ([ivr] learn_voices): words kept, keys learnt, the last adaptation "
+                    "and its held-back checks")
+async def learning(request: Request) -> dict:
+    box: BoxContext = request.app.state.box
+    counts = await box.store.voice_sample_counts()
+    status = box.learner.status() if box.learner is not None else {"enabled": False}
+    return {**status, "samples_stored": counts}
+
+
+@router.delete("/learning", status_code=204, responses=ERRORS, dependencies=[Depends(need_write)],
+               summary="Forget every word kept for learning voices, and what was learnt from them")
+async def forget_learning(request: Request) -> Response:
+    box: BoxContext = request.app.state.box
+    await box.store.forget_voices()
+    if box.learner is not None:
+        box.learner.state.clear()
+    return Response(status_code=204)

@@ -13,9 +13,9 @@ from enum import Enum
 from typing import Callable
 
 from edgepbx.ivr.events import (Action, CallerHold, CallerHungUp, Collected, Digit, Entered, Event, Forward,
-                                ForwardContext, ForwardResult, Hangup, Listen, ModeChanged, Play, PlaybackDone,
-                                Record, RecordingStopped, RequestCallback, SpeechPace, StopPlayback, StopRecording,
-                                Timeout, VoiceKey)
+                                ForwardContext, ForwardResult, Hangup, LearnVoice, Listen, ModeChanged, Play,
+                                PlaybackDone, Record, RecordingStopped, RequestCallback, SpeechPace, StopPlayback,
+                                StopRecording, Timeout, VoiceKey, VoiceUnsure)
 from edgepbx.ivr.flow import GLOBAL_ACTIONS, VI_SUFFIX, VOICE_SHORTCUTS, Flow, Node
 from edgepbx.ivr.schedule import is_open
 
@@ -27,6 +27,7 @@ TIMEOUT_FACTOR = {"normal": 1.0, "elderly": 1.5, "visually_impaired": 2.0}
 FAILURES_BEFORE_ELDERLY = 2      # failed inputs in a row (wrong key, no key)
 SLOW_RESPONSE_S = 5.0            # from the end of a prompt to the first key
 SLOW_RESPONSES_BEFORE_ELDERLY = 2
+LEARN_WINDOW_S = 8.0             # a key pressed this soon after a word not understood names that word
 HOLD_LIMIT_S = 600.0             # a caller who never comes back from hold is hung up
 PAUSABLE = ("menu", "collect", "language", "play", "message")  # nodes said again, unchanged, after a hold
 
@@ -76,6 +77,7 @@ class CallSession:
         self._wait_since: float | None = None
         self._slow_responses = 0
         self._fact_repeated = False
+        self._unsure: tuple[float, str] | None = None    # (when, menu node) of the last word not understood
 
     # ---- public interface ------------------------------------------------------------------
     @property
@@ -116,6 +118,12 @@ class CallSession:
             if event.key in MODE_WORDS:
                 return self._set_mode(event.key, f"said {event.key}", now) if self.mode != event.key else []
             return self._on_voice(event.key, now)
+        if isinstance(event, VoiceUnsure):
+            listening = self._listening
+            if (self.node.type == "menu" and self.phase in (Phase.PROMPT, Phase.WAIT)
+                    and listening is not None and listening.vocabulary and not listening.digit_string):
+                self._unsure = (now, self.node.id)
+            return []
         if isinstance(event, SpeechPace):
             if event.slow and self.mode == "normal":
                 return self._note_mode("elderly", f"slow speech ({event.syllables_per_second:.1f} syllables/s)")
@@ -354,7 +362,8 @@ class CallSession:
         if node.type == "menu":
             offered = node.elderly_options if self.mode == "elderly" and node.elderly_options else node.options
             if digit in offered:
-                return self._stop() + self._enter(node.options[digit], now)
+                return self._learned(digit, now) + self._stop() + self._enter(node.options[digit], now)
+            self._unsure = None          # a wrong key first: what the word meant is not known
             return self._stop() + self._failure(now)
         if node.type == "language":
             if digit in node.options:
@@ -381,6 +390,15 @@ class CallSession:
         if key in ("yes", "no"):
             key = "1" if key == "yes" else "2"
         return self._on_digit(key, now) if key.isdigit() else []
+
+    def _learned(self, digit: str, now: float) -> list[Action]:
+        """LearnVoice when this key, pressed in a menu, follows a word of the same menu not understood."""
+        unsure, self._unsure = self._unsure, None
+        listening = self._listening
+        if (unsure is None or unsure[1] != self.node.id or now - unsure[0] > LEARN_WINDOW_S
+                or listening is None or digit not in listening.vocabulary):
+            return []
+        return [LearnVoice(digit, self.language)]
 
     def _heard_string(self, digits: str, now: float) -> list[Action]:
         """A number said aloud in a collect node: read it back and ask for confirmation."""

@@ -20,6 +20,11 @@ class VoiceKey:
 
 
 @dataclass(frozen=True)
+class VoiceUnsure:
+    """The caller said a word the box did not understand (it may press the key next)."""
+
+
+@dataclass(frozen=True)
 class SpeechPace:
     """The caller's measured articulation rate (syllables per second of speech)."""
     syllables_per_second: float
@@ -59,7 +64,7 @@ class CallerHold:
     held: bool
 
 
-Event = (Digit | VoiceKey | SpeechPace | PlaybackDone | Timeout | ForwardResult | RecordingStopped | CallerHungUp
+Event = (Digit | VoiceKey | VoiceUnsure | SpeechPace | PlaybackDone | Timeout | ForwardResult | RecordingStopped | CallerHungUp
          | CallerHold)
 
 
@@ -122,6 +127,15 @@ class Listen:
 
 
 @dataclass(frozen=True)
+class LearnVoice:
+    """The word the caller said last, not understood, was `key`: the caller pressed it at once
+    in the same menu. The call task may keep that word's audio to learn the voice (menus only:
+    never a collected number, ID or PIN)."""
+    key: str
+    language: str
+
+
+@dataclass(frozen=True)
 class Hangup:
     reason: str
 
@@ -149,4 +163,4 @@ class Collected:
 
 
 Action = (Play | StopPlayback | Forward | RequestCallback | Record | StopRecording | Listen | Hangup | Entered
-          | Collected | ModeChanged)
+          | Collected | ModeChanged | LearnVoice)

@@ -43,6 +43,15 @@ class VoiceKeyHeard:
 
 
 @dataclass(frozen=True)
+class VoiceUnsure:
+    """A word the caller said that the decoder did not understand, with its audio (int16 8 kHz
+    bytes). Sent only while the IVR learns voices (ListenFor.learn)."""
+    uid: str
+    audio: bytes = field(repr=False)
+    at: float
+
+
+@dataclass(frozen=True)
 class SlowSpeech:
     """The caller's speech measured slow (once per call)."""
     uid: str
@@ -92,7 +101,7 @@ class CallEnded:
     code: int
 
 
-SipEvent = (IncomingCall | MediaReady | HoldChanged | DigitReceived | VoiceKeyHeard | SlowSpeech | PlaybackFinished | ForwardAnswered | ForwardEnded | ForwardFailed
+SipEvent = (IncomingCall | MediaReady | HoldChanged | DigitReceived | VoiceKeyHeard | VoiceUnsure | SlowSpeech | PlaybackFinished | ForwardAnswered | ForwardEnded | ForwardFailed
             | CentralWait | RecordingFinished | CallEnded)
 
 
@@ -161,6 +170,7 @@ class ListenFor:
     vocabulary: tuple[str, ...]
     digit_string: bool = False
     examples: dict = field(default_factory=dict, compare=False)
+    learn: bool = False        # report words not understood (VoiceUnsure), for learning voices
 
 
 @dataclass(frozen=True)

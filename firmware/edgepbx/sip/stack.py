@@ -512,8 +512,13 @@ class SipStack:
         if leg.tap is None:
             return              # applied when the tap is made
         c = leg.listen
-        leg.tap.voice = (VoiceKeyDecoder(c.language, 8000, c.vocabulary, c.digit_string, c.examples)
-                         if c is not None and c.vocabulary else None)
+        tap = leg.tap
+        unsure = None
+        if c is not None and c.learn:
+            def unsure(audio, _end_s, uid=leg.uid, post=tap.post) -> None:   # pjmedia's clock thread
+                post(ev.VoiceUnsure(uid, audio.astype("<i2").tobytes(), time.monotonic()))
+        tap.voice = (VoiceKeyDecoder(c.language, 8000, c.vocabulary, c.digit_string, c.examples, on_unsure=unsure)
+                     if c is not None and c.vocabulary else None)
 
     def _on_signalled_digit(self, uid: str, digit: str, source: str) -> None:
         leg = self.legs.get(uid)

@@ -244,7 +244,30 @@ class Store:
                                   f" ORDER BY {_TIME_COLUMN[kind]}, id LIMIT ?", (limit,)) as cur:
                 rows = [dict(r) for r in await cur.fetchall()]
             await db.executemany(f"DELETE FROM {table} WHERE id = ?", [(r["id"],) for r in rows])
+            if kind == "calls":     # a call's learnt words go with its record
+                await db.executemany("DELETE FROM voice_samples WHERE call_uid = ?", [(r["call_uid"],) for r in rows])
         return rows
+
+    # ---- voices learnt on the box -------------------------------------------------------------
+    async def add_voice_sample(self, call_uid: str, language: str, key: str, audio: bytes, at: float | None = None) -> int:
+        return await self._insert("INSERT INTO voice_samples (call_uid, kept_at, language, key, audio) VALUES (?, ?, ?, ?, ?)",
+                                  (call_uid, time.time() if at is None else at, language, key, audio))
+
+    async def voice_samples(self, language: str, limit: int = 2000) -> list[dict[str, Any]]:
+        """The newest `limit` samples of `language`, oldest first."""
+        rows = await self._all("SELECT id, call_uid, kept_at, key, audio FROM voice_samples WHERE language = ?"
+                               " ORDER BY id DESC LIMIT ?", (language, limit))
+        return [dict(r) for r in reversed(rows)]
+
+    async def voice_sample_counts(self) -> dict[str, int]:
+        rows = await self._all("SELECT language, count(*) AS n FROM voice_samples GROUP BY language")
+        return {r["language"]: r["n"] for r in rows}
+
+    async def forget_voices(self) -> int:
+        """Every learnt sample deleted (learning switched off, or a technician asks)."""
+        async with self._transaction() as db:
+            cur = await db.execute("DELETE FROM voice_samples")
+            return cur.rowcount
 
     async def callbacks_to_dial(self, max_attempts: int, retry_after_s: float, now: float) -> list[dict[str, Any]]:
         """Outage callbacks the box should place now: not connected, not collected, tries left."""

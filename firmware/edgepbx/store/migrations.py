@@ -126,3 +126,18 @@ MIGRATIONS.append(
         updated_at    REAL NOT NULL
     )
     """)
+MIGRATIONS.append(
+    # 8: callers' words the box keeps to learn a site's voices ([ivr] learn_voices): a menu word
+    # not understood and the key the caller pressed for it at once. Never a collected number.
+    # Deleted with the call's record (retention), so no audio outlives its call.
+    """
+    CREATE TABLE voice_samples (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_uid      TEXT NOT NULL,
+        kept_at       REAL NOT NULL,
+        language      TEXT NOT NULL,
+        key           TEXT NOT NULL,
+        audio         BLOB NOT NULL
+    );
+    CREATE INDEX voice_samples_call ON voice_samples (call_uid)
+    """)

@@ -13,6 +13,7 @@ are unsure of can still be recognised when it sounds like one of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -48,7 +49,10 @@ class VoiceKeyDecoder:
 
     def __init__(self, lang: str = "zh", rate: int = 8000, vocabulary: list[str] | tuple[str, ...] | None = None,
                  digit_string: bool = False, examples: dict[str, list[np.ndarray]] | None = None,
-                 model: WordModel | None = None) -> None:
+                 model: WordModel | None = None,
+                 on_unsure: Callable[[np.ndarray, float], None] | None = None) -> None:
+        """`on_unsure(audio, end_s)`: called with the audio of each word heard but not
+        understood (a caller may then press the key: the box can learn the voice from it)."""
         if lang not in LANGUAGES:
             raise ValueError(f"voice keys speak {LANGUAGES}, not {lang!r}")
         self.lang = lang
@@ -56,6 +60,7 @@ class VoiceKeyDecoder:
         self.digit_string = digit_string
         self.vocabulary = check_vocabulary(vocabulary if vocabulary is not None else (DIGITS if digit_string else None))
         self.model: WordModel = model or load(lang)
+        self.on_unsure = on_unsure
         self._allowed = np.array([c in self.vocabulary or c == OTHER for c in self.model.classes])
         self._examples = self._templates(examples or {})
         self._mfcc = Mfcc(rate)
@@ -136,13 +141,15 @@ class VoiceKeyDecoder:
         if hi - lo < 2:
             return None
         frames = np.stack(self._frames[lo:hi])
-        word = word_input(frames)
         hop = self.rate // 100
         audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-        a = max(segment.start * hop - self._audio_first, 0)
-        b = min(segment.end * hop + int(WINDOW_S * self.rate) - self._audio_first, len(audio))
+        a = max((self._first + lo) * hop - self._audio_first, 0)
+        b = min((self._first + hi) * hop + int(WINDOW_S * self.rate) - self._audio_first, len(audio))
+        word = word_input(frames, audio[a:b] if self.model.tone else None)
         key, confidence = self._decide(word, audio[a:b], frames)
         if key is None:
+            if self.on_unsure is not None:
+                self.on_unsure(audio[a:b].copy(), round(end_s, 3))
             return None
         event = VoiceKeyEvent(key, confidence, round(start_s, 3), round(end_s, 3))
         if self.digit_string and key in DIGITS:
@@ -157,9 +164,10 @@ class VoiceKeyDecoder:
             if len(audio) < self.rate // 10:
                 break
             y = np.interp(np.arange(0, len(audio) - 1, warp), np.arange(len(audio)), audio.astype(np.float64))
-            warped = Mfcc(self.rate).feed(np.round(y).astype(np.int16))
+            warped_audio = np.round(y).astype(np.int16)
+            warped = Mfcc(self.rate).feed(warped_audio)
             if len(warped) >= 2:
-                heard.append(self.model.probabilities(word_input(warped)))
+                heard.append(self.model.probabilities(word_input(warped, warped_audio if self.model.tone else None)))
         p = np.mean(heard, axis=0) * self._allowed
         p = p / p.sum()
         order = np.argsort(p)[::-1]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepbx.dsp._voicekey import Network
-from edgepbx.dsp.voicekey.frontend import GRID
+from edgepbx.dsp.voicekey.frontend import GRID, TONE_CHANNELS
 
 MODELS = Path(__file__).with_name("models")
 OTHER = "_other"
@@ -40,8 +40,13 @@ class WordModel:
     classes: tuple[str, ...]
     members: list[Member]
 
+    @property
+    def tone(self) -> bool:
+        """The model hears pitch (tonal languages): its input has the tone channels."""
+        return len(self.members[0].mean) == 13 + TONE_CHANNELS
+
     def probabilities(self, word: np.ndarray) -> np.ndarray:
-        """Softmax over `classes` for one word input (13 x GRID), averaged over the members."""
+        """Softmax over `classes` for one word input (13 or 15 x GRID), averaged over the members."""
         return np.mean([m.probabilities(word) for m in self.members], axis=0)
 
 
