@@ -28,6 +28,7 @@ from edgepbx.panel.pins import load_pins
 from edgepbx.ivr.prompts import PromptCatalogue
 from edgepbx.ivr.voice_examples import VoiceExamples
 from edgepbx.ivr.voice_learning import VoiceLearner
+from edgepbx.update.service import FirmwareService, release_on_trial
 from edgepbx.numbers import callback_refusal
 from edgepbx.dsp.voicekey.model import load as load_voice_model
 from edgepbx.dsp.voicekey.vocabulary import LANGUAGES as VOICE_LANGUAGES
@@ -113,7 +114,10 @@ async def run_box(config: Config) -> int:
     logging.getLogger().addHandler(logbuf)
     catalogue = PromptCatalogue(config.ivr.prompts)
     alarms: dict[str, str] = {}      # what the box repaired or replaced instead of refusing to start
-    store = await resilience.open_store(config.store.path, alarms)
+    on_trial = release_on_trial(config)
+    if on_trial:
+        log.info("firmware %s on trial: it must come up healthy or the launcher switches back", on_trial)
+    store = await resilience.open_store(config.store.path, alarms, move_aside=not on_trial)
     for call in await store.close_interrupted():
         log.warning("call %s from %s was in progress when the box stopped: recorded as interrupted (path %s)",
                     call.call_uid, call.caller, ">".join(call.ivr_path) or "-")
@@ -171,6 +175,10 @@ async def run_box(config: Config) -> int:
                      dialer=dialer, voice_examples=voice_examples, forwards=forwards, admission=admission,
                      trust=trust, alarms=alarms, system_flows=(outage, wait, callback_flow, csat_flow),
                      learner=learner)
+    firmware = FirmwareService(config, store, lambda: len(router.tasks), lambda reason: restart(reason),
+                               central=central, alarms=alarms)
+    firmware.raise_alarms()
+    box.firmware = firmware
     api = ApiServer(box)
     try:
         await dialer.load()
@@ -230,6 +238,8 @@ async def run_box(config: Config) -> int:
              __version__, "udp+tcp" if config.sip.tcp else "udp", sip_at, api.url,
              flows.flow.name, flows.current.version, config.central.uri or "none", config.store.path)
     notifier.send(f"READY=1\nSTATUS=answering calls on {config.sip.listen}")
+    health = loop.create_task(firmware.confirm_health(lambda: healthy(time.monotonic(), stack.heartbeat)),
+                              name="firmware-health")
     await stop.wait()
     if rollback is not None:
         rollback.cancel()
@@ -240,7 +250,7 @@ async def run_box(config: Config) -> int:
         await console.stop()
     notifier.send("STOPPING=1")
     log.info("stopping: hanging up %d call(s)", len(router.tasks))
-    for task in (keeper, redial, learning, watchdog, trust_task, cert_task, *([fxo_task] if fxo_task else [])):
+    for task in (health, keeper, redial, learning, watchdog, trust_task, cert_task, *([fxo_task] if fxo_task else [])):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

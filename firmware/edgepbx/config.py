@@ -155,6 +155,16 @@ FXO_DISCONNECT = ("loop_current", "reversal", "tone")
 
 
 @dataclass(frozen=True)
+class FirmwareSection:
+    """Signed firmware updates (README "Firmware updates")."""
+    root: str = ""                  # releases/, current, update.json; empty: $EDGEPBX_ROOT set by the launcher
+    keys: tuple[str, ...] = field(default=(), metadata={"kind": tuple})   # the fleet's Ed25519 public keys (PEM
+                                    # files); a bundle signed by none of them is refused; none: no update taken
+    health_timeout_s: float = 120.0  # a new release must be healthy this soon after the switch, or it is rolled back
+    window: str = ""                # local time the switch may happen, e.g. "02:00-04:00"; empty: whenever idle
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str = "info"
 
@@ -172,6 +182,7 @@ class Config:
     console: ConsoleSection = field(default_factory=ConsoleSection)
     fxo: FxoSection = field(default_factory=FxoSection)
     log: LogSection = field(default_factory=LogSection)
+    firmware: FirmwareSection = field(default_factory=FirmwareSection)
     source: str = "<embedded default>"
 
     def flow_path(self) -> Path | None:
@@ -300,6 +311,13 @@ def _validate(config: Config, errors: list[str]) -> None:
         parse_window(config.central.callback_hours)
     except ValueError as exc:
         fail("[central] callback_hours", str(exc))
+    if config.firmware.window:
+        try:
+            parse_window(config.firmware.window)
+        except ValueError as exc:
+            fail("[firmware] window", str(exc))
+    if not 10 <= config.firmware.health_timeout_s <= 3600:
+        fail("[firmware] health_timeout_s", f"must be 10..3600 s, got {config.firmware.health_timeout_s}")
     if not 1 <= config.central.callback_attempts <= 10:
         fail("[central] callback_attempts", f"must be 1..10, got {config.central.callback_attempts}")
     if not 5.0 <= config.central.callback_retry_s <= 86400.0:

@@ -35,9 +35,11 @@ TONE_STAMP = "tone: the recording was missing and no synthesiser was there"
 _LAST_GOOD = "last_good_flow:"        # store setting prefix, per flow role
 
 
-async def open_store(path: Path, alarms: Alarms) -> Store:
+async def open_store(path: Path, alarms: Alarms, move_aside: bool = True) -> Store:
     """The store at `path`; one that cannot be opened (corrupt, unreadable, a newer schema) is
-    moved aside as PATH.broken-TIME (with its -wal and -shm) and a new one is started."""
+    moved aside as PATH.broken-TIME (with its -wal and -shm) and a new one is started.
+    `move_aside=False` (a firmware release on trial): raise instead, so the launcher goes back
+    to the release that could open it, and the store snapshot."""
     try:
         store = await Store.open(path)
         await store.check_integrity()
@@ -45,6 +47,8 @@ async def open_store(path: Path, alarms: Alarms) -> Store:
     except Exception as exc:  # noqa: BLE001 - any reason: the box must answer calls
         if "store" in locals():
             await store.close()
+        if not move_aside:
+            raise
         stamp = time.strftime("%Y%m%d-%H%M%S")
         aside = path.with_name(f"{path.name}.broken-{stamp}")
         for suffix in ("", "-wal", "-shm"):

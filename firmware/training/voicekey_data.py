@@ -34,6 +34,12 @@ SC_KEYS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five
            "seven": "7", "eight": "8", "nine": "9", "yes": "yes", "no": "no"}
 SC_FOLDS = 5
 REAL_PREFIXES = ("fsdd:", "allison", "zh:", "sc:")
+# Debian's gcin-voice: every Mandarin syllable said on its own by two voices ("3", "5"; Taiwan
+# Mandarin), <zhuyin syllable>/<voice>.ogg. Two more real voices for the key syllables, and
+# real non-key syllables; syllables a tone away from a key are left out (callers' tones vary).
+GCIN_VOICE = Path("/usr/share/gcin-voice/ogg")
+GCIN_KEYS = {"ㄌㄧㄥ2": "0", "ㄧ": "1", "ㄧㄠ": "1", "ㄦ4": "2", "ㄌㄧㄤ3": "2", "ㄙㄢ": "3", "ㄙ4": "4",
+             "ㄨ3": "5", "ㄌㄧㄡ4": "6", "ㄑㄧ": "7", "ㄅㄚ": "8", "ㄐㄧㄡ3": "9", "ㄕ4": "yes", "ㄉㄨㄟ4": "yes"}
 ALLISON_DIGITS = Path("/usr/share/asterisk/sounds/en/digits")
 # Real human speech that is never a key: Asterisk's French, Spanish, Italian and Russian prompts
 # (four speakers). Without real non-key speech the network calls real words keys. English
@@ -64,6 +70,7 @@ def sources(lang: str, corpus: Path, fsdd: Path = FSDD) -> list[tuple[str, str, 
         for path in sorted(glob.glob(str(ZH_REAL / "*.wav"))):
             key, speaker, _ = Path(path).stem.split("_", 2)
             out.append((key if key in KEYS else OTHER, path, "zh:" + speaker))
+        out += gcin_sources(corpus.parent / "gcin")
     if lang == "en":
         for path in sorted(glob.glob(str(SPEECH_COMMANDS / "*.wav"))):
             word, speaker, _ = Path(path).stem.split("_")
@@ -73,6 +80,30 @@ def sources(lang: str, corpus: Path, fsdd: Path = FSDD) -> list[tuple[str, str, 
             out.append((digit, path, "fsdd:" + speaker))
         for path in sorted(glob.glob(str(ALLISON_DIGITS / "[0-9].wav"))):
             out.append((Path(path).stem, path, "allison"))
+    return out
+
+
+def _toneless(syllable: str) -> str:
+    return syllable.rstrip("1234")
+
+
+def gcin_sources(cache: Path) -> list[tuple[str, str, str]]:
+    """gcin-voice's syllables as 8 kHz WAVs under `cache` (converted once, without dither)."""
+    if not GCIN_VOICE.is_dir():
+        return []
+    key_bases = {_toneless(s) for s in GCIN_KEYS}
+    out = []
+    for folder in sorted(GCIN_VOICE.iterdir()):
+        key = GCIN_KEYS.get(folder.name)
+        if key is None and _toneless(folder.name) in key_bases:
+            continue
+        for src in sorted(folder.glob("*.ogg")):
+            wav = cache / src.stem / f"{folder.name}.wav"
+            if not wav.exists():
+                wav.parent.mkdir(parents=True, exist_ok=True)
+                subprocess.run(["sox", "-V1", "-D", str(src), "-r", "8000", "-c", "1", "-b", "16", str(wav), "norm", "-3"],
+                               check=True)
+            out.append((key or OTHER, str(wav), f"zh:gcin{src.stem}"))
     return out
 
 

@@ -48,7 +48,7 @@ def build(lang: str, corpus: Path, copies_synthetic: int, copies_real: int, work
     for i, (label, path, group) in enumerate(data.sources(lang, corpus)):
         real = data.is_real(group)
         if real:     # a real voice's key words are what is scarce; its other words, plentiful
-            copies = copies_real if label != data.OTHER else max(2, copies_real // 4)
+            copies = copies_real if label != data.OTHER else max(2, copies_real // 10)
         else:
             copies = 2 if group.startswith("foreign:") else copies_synthetic
         jobs.append((i, label, path, group, copies, lang))
@@ -125,12 +125,12 @@ def predict_members(trained: list, X: np.ndarray) -> np.ndarray:
 
 
 def held_out_sets(lang: str, groups: np.ndarray, only: list[str] | None) -> dict[str, np.ndarray]:
-    """name -> mask of the examples one held-out model never sees: each real Mandarin voice;
-    each FSDD speaker; each fold of Speech Commands speakers."""
+    """name -> mask of the examples one held-out model never sees: each real Mandarin voice
+    ("tan", "seedlingo"); each FSDD speaker ("theo", ...); each fold of Speech Commands speakers."""
     sets: dict[str, np.ndarray] = {}
     for g in sorted(set(groups)):
         if g.startswith(("zh:", "fsdd:")):
-            sets[g.replace(":", "-")] = groups == g
+            sets[g.split(":")[1]] = groups == g
     if lang == "en":
         for fold in range(data.SC_FOLDS):
             sets[f"sc-fold{fold}"] = np.char.startswith(groups.astype(str), f"sc:{fold}:")
@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--copies-real", type=int, default=12)
     parser.add_argument("--members", type=int, default=3, help="networks in the shipped ensemble (seeds 1..N)")
     parser.add_argument("--loso", action="store_true")
-    parser.add_argument("--hold-out", action="append", help="held-out set(s) for --loso, e.g. zh-tan, fsdd-theo, sc-fold0 (default: each)")
+    parser.add_argument("--hold-out", action="append", help="held-out set(s) for --loso, e.g. tan, theo, sc-fold0 (default: each)")
     parser.add_argument("--loso-members", type=int, default=1, help="networks per held-out model")
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--cache", type=Path, default=Path("build/voicekey"))

@@ -7,10 +7,12 @@
   the same signals.
 - Synthetic voices the models were not built from (held-out espeak-ng variants), English and
   Mandarin, every key word.
-- Mandarin by real voices the models never heard, for information: the two voices of Debian's
-  gcin-voice (every Mandarin syllable recorded on its own, Taiwan Mandarin): the key words of
-  one syllable, and false keys on every syllable that is not a key word in any tone; then again
-  with the other voice's key syllables uploaded as an operator's recordings.
+- English key words by Speech Commands speakers, five folds of speakers, each decoded by the
+  networks trained without that fold; the fold's non-key words count false keys.
+- Mandarin by four real voices (zh-real's two, gcin-voice's two), each decoded by the networks
+  trained without it (leave-one-voice-out): digits and actions apart, and false keys on every
+  other word or syllable the voice says.
+- Learning one voice over 20 calls: see tests/test_voice_learning.py (run with -s for figures).
 - False keys on speech without key words (asterisk-core-sounds-en prompts whose transcript,
   shipped in the package, says no key word or number; as recorded and slowed to 0.8) and on
   music.
@@ -113,6 +115,8 @@ def fsdd_table(sphinx: Sphinx) -> tuple[bool, float, float]:
     audio_s = 0.0
     for path in sorted(glob.glob(str(ROOT / "firmware/training/heldout/en-without-*.npz"))):
         speaker = Path(path).stem.split("-without-")[1]
+        if speaker.startswith("sc-"):
+            continue
         model = load_file(Path(path), "en")
         files = sorted(glob.glob(str(voicekey_data.FSDD / f"*_{speaker}_*.wav")))
         for kind in ("telephone", "poor"):
@@ -179,67 +183,102 @@ def synthetic_table() -> bool:
     return ok
 
 
-GCIN_VOICE = Path("/usr/share/gcin-voice/ogg")     # <zhuyin syllable>/<voice>.ogg
-# The one-syllable Mandarin key words as gcin-voice names them (zhuyin, tone 1 unmarked).
-ZH_KEY_SYLLABLES = {"ㄌㄧㄥ2": "0", "ㄧ": "1", "ㄧㄠ": "1", "ㄦ4": "2", "ㄌㄧㄤ3": "2", "ㄙㄢ": "3", "ㄙ4": "4",
-                    "ㄨ3": "5", "ㄌㄧㄡ4": "6", "ㄑㄧ": "7", "ㄅㄚ": "8", "ㄐㄧㄡ3": "9", "ㄕ4": "yes", "ㄉㄨㄟ4": "yes"}
-ZH_REAL_SPEEDS = (0.85, 1.0, 1.15)     # each key syllable also a little slower and faster
+ZH_REAL_SPEEDS = (0.85, 1.0, 1.15)     # each key word also a little slower and faster
+ZH_VOICES = {"tan": "zh-real, Yue Tan", "seedlingo": "zh-real, Seedlingo", "gcin3": "gcin-voice 3", "gcin5": "gcin-voice 5"}
 
 
-def _toneless(syllable: str) -> str:
-    return syllable.rstrip("1234")
-
-
-def mandarin_real_table() -> None:
-    """Real Mandarin voices the shipped networks never heard (training uses no gcin-voice): key
-    syllables, and every other syllable, which must give no key (a syllable a tone away from a
-    key is left out: callers' tones vary by dialect). Each voice is heard by the shipped
-    networks alone, then with the other voice's key syllables uploaded as an operator's
-    recordings. For information: the issue's Mandarin target is synthetic voices, and two
-    voices are too few to judge a target on."""
-    print("\nMandarin, real voices never heard in training (gcin-voice: every syllable said on its own, Taiwan Mandarin; telephone line)")
-    with tempfile.TemporaryDirectory() as tmp:
-        voices = {v: _gcin_syllables(v, Path(tmp)) for v in ("3", "5")}
-    for voice, other in (("3", "5"), ("5", "3")):
-        uploaded = {}
-        for name, key, pcm in voices[other]:
-            if key is not None:
-                uploaded.setdefault(key, []).append(pcm.astype(np.int16))
-        for label, examples in (("networks", None), (f"+ voice {other}'s keys uploaded", uploaded)):
-            counts, false, heard_s, others = [0, 0, 0], [], 0.0, 0
-            decoder = VoiceKeyDecoder("zh", examples=examples)
-            for n, (name, key, x) in enumerate(voices[voice]):
-                if key is None:
-                    pcm = condition(x, False, seed=n)
-                    others += 1
-                    heard_s += len(pcm) / 8000
-                    decoder.reset()
-                    false += [(name, e.key) for e in stream(decoder, pcm)]
-                    continue
-                for speed in ZH_REAL_SPEEDS:
-                    decoder.reset()
-                    events = stream(decoder, condition(at_speed(x, speed), False, seed=n))
-                    tally(counts, surest(events), key)
-            k = sum(counts)
-            print(f"  voice {voice}, {label}: {k // len(ZH_REAL_SPEEDS)} key syllables x {len(ZH_REAL_SPEEDS)} speeds: "
-                  f"right {counts[0] / k:.1%}, wrong {counts[1] / k:.1%}, asks again {counts[2] / k:.1%}; "
-                  f"{others} other syllables ({heard_s / 60:.1f} min): {len(false)} false keys{_named(false)}")
-
-
-def _gcin_syllables(voice: str, tmp: Path) -> list[tuple[str, str | None, np.ndarray]]:
-    """(syllable, key or None, 8 kHz samples) of every gcin-voice recording by `voice`, less the
-    syllables a tone away from a key. Converted without dither, so every run hears the same samples."""
-    key_bases = {_toneless(s) for s in ZH_KEY_SYLLABLES}
+def _zh_voice(voice: str) -> list[tuple[str, str, np.ndarray]]:
+    """(word, key or "_other", samples) of one real Mandarin voice, from the training sources."""
+    corpus = ROOT / "build/voicekey/corpus"
     out = []
-    for folder in sorted(GCIN_VOICE.iterdir()):
-        src = folder / f"{voice}.ogg"
-        key = ZH_KEY_SYLLABLES.get(folder.name)
-        if not src.exists() or (key is None and _toneless(folder.name) in key_bases):
-            continue
-        wav = tmp / "s.wav"
-        subprocess.run(["sox", "-V1", "-D", str(src), "-r", "8000", "-c", "1", "-b", "16", str(wav), "norm", "-3"], check=True)
-        out.append((folder.name, key, voicekey_data.read_wav(wav)))
+    for label, path, group in voicekey_data.sources("zh", corpus):
+        if group == f"zh:{voice}":
+            out.append((Path(path).stem, label, voicekey_data.read_wav(path)))
     return out
+
+
+def mandarin_real_table() -> tuple[list, list]:
+    """Real Mandarin voices, each decoded by the networks trained without it (leave-one-voice-
+    out: firmware/training/heldout/zh-without-VOICE.npz), on the telephone line. Key words at
+    three speeds, digits and actions apart; every other word or syllable must give no key.
+    Four voices are too few to call any figure speaker-independent."""
+    print("\nMandarin, real voices, each by the networks trained without it (leave-one-voice-out, telephone line)")
+    print(f"  {'voice':26} {'kind':8} {'words':>5} | {'right':>6} {'wrong':>6} {'asks again':>10}")
+    totals = {"digits": [0, 0, 0], "actions": [0, 0, 0]}
+    false_all, others_all = [], 0
+    for voice, name in ZH_VOICES.items():
+        path = ROOT / f"firmware/training/heldout/zh-without-{voice}.npz"
+        if not path.exists():
+            print(f"  {name}: no held-out model ({path.name}); run make voicekey-model")
+            continue
+        model = load_file(path, "zh")
+        decoder = VoiceKeyDecoder("zh", model=model)
+        counts = {"digits": [0, 0, 0], "actions": [0, 0, 0]}
+        false, others = [], 0
+        for n, (word, key, x) in enumerate(_zh_voice(voice)):
+            if key == voicekey_data.OTHER:
+                others += 1
+                decoder.reset()
+                false += [(word, e.key) for e in stream(decoder, condition(x, False, seed=n))]
+                continue
+            kind = "digits" if key.isdigit() else "actions"
+            for speed in ZH_REAL_SPEEDS:
+                decoder.reset()
+                tally(counts[kind], surest(stream(decoder, condition(at_speed(x, speed), False, seed=n))), key)
+        for kind, c in counts.items():
+            k = sum(c)
+            if k:
+                print(f"  {name:26} {kind:8} {k:5d} | {c[0] / k:6.1%} {c[1] / k:6.1%} {c[2] / k:10.1%}")
+                totals[kind] = [a + b for a, b in zip(totals[kind], c)]
+        print(f"  {name:26} {'others':8} {others:5d} | false keys {len(false)} ({len(false) / max(others, 1):.1%})")
+        false_all += false
+        others_all += others
+    for kind, c in totals.items():
+        k = sum(c)
+        if k:
+            print(f"  {'all four voices':26} {kind:8} {k:5d} | {c[0] / k:6.1%} {c[1] / k:6.1%} {c[2] / k:10.1%}")
+    print(f"  {'all four voices':26} {'others':8} {others_all:5d} | false keys {len(false_all)} "
+          f"({len(false_all) / max(others_all, 1):.1%}){_named(false_all[:12])}")
+    return totals, false_all
+
+
+def speech_commands_table() -> None:
+    """English key words (digits, yes, no) by Speech Commands speakers, each fold of speakers
+    decoded by the networks trained without it; the fold's 20 other words must give no key."""
+    print("\nEnglish, Speech Commands speakers by folds never heard in training (digits, yes, no; telephone line)")
+    print(f"  {'fold':6} {'speakers':>8} {'keys':>5} | {'right':>6} {'wrong':>6} {'asks again':>10} | {'other words':>11} {'false keys':>10}")
+    total, false_total, other_total = [0, 0, 0], 0, 0
+    files = sorted(glob.glob(str(voicekey_data.SPEECH_COMMANDS / "*.wav")))
+    for fold in range(voicekey_data.SC_FOLDS):
+        path = ROOT / f"firmware/training/heldout/en-without-sc-fold{fold}.npz"
+        if not path.exists():
+            print(f"  fold {fold}: no held-out model ({path.name}); run make voicekey-model")
+            continue
+        decoder = VoiceKeyDecoder("en", model=load_file(path, "en"))
+        counts, false, others, speakers = [0, 0, 0], 0, 0, set()
+        for n, f in enumerate(files):
+            word, speaker, _ = Path(f).stem.split("_")
+            if voicekey_data.speech_commands_fold(speaker) != fold:
+                continue
+            speakers.add(speaker)
+            decoder.reset()
+            events = stream(decoder, condition(voicekey_data.read_wav(f), False, seed=n))
+            key = voicekey_data.SC_KEYS.get(word)
+            if key is None:
+                others += 1
+                false += len(events)
+            else:
+                tally(counts, surest(events), key)
+        k = sum(counts)
+        print(f"  {fold:<6} {len(speakers):8d} {k:5d} | {counts[0] / k:6.1%} {counts[1] / k:6.1%} {counts[2] / k:10.1%} | "
+              f"{others:11d} {false:10d}")
+        total = [a + b for a, b in zip(total, counts)]
+        false_total += false
+        other_total += others
+    k = sum(total)
+    if k:
+        print(f"  {'all':6} {'':8} {k:5d} | {total[0] / k:6.1%} {total[1] / k:6.1%} {total[2] / k:10.1%} | "
+              f"{other_total:11d} {false_total:10d}")
 
 
 TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
@@ -309,6 +348,7 @@ def main() -> int:
     sphinx = Sphinx()
     ok_en, speed, ref_speed = fsdd_table(sphinx)
     ok_syn = synthetic_table()
+    speech_commands_table()
     mandarin_real_table()
     ok_talk = talkoff_table()
     print(f"\nCost, streaming 20 ms frames on one core: edgepbx {speed:.0f}x real time, PocketSphinx {ref_speed:.0f}x "

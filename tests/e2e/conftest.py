@@ -1,4 +1,5 @@
 import os
+import signal
 from typing import Iterator
 
 import pytest
@@ -31,4 +32,9 @@ def no_leftover_processes() -> Iterator[None]:
         if proc.proc.poll() is None:
             proc.proc.kill()
             proc.proc.wait()
+        if proc.group:      # a launcher leads its own group: its box child goes too
+            try:
+                os.killpg(proc.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
     del STARTED[first:]

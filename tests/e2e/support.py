@@ -45,11 +45,13 @@ STARTED: list["Proc"] = []  # every child a test started; conftest kills any lef
 class Proc:
     """A child process whose output is collected line by line."""
 
-    def __init__(self, args: list[str], cwd: Path, interactive: bool = False) -> None:
+    def __init__(self, args: list[str], cwd: Path, interactive: bool = False, new_session: bool = False) -> None:
+        """`new_session`: the child leads its own process group (kill_group() ends it and its children)."""
         STARTED.append(self)
+        self.group = new_session
         self.lines: list[str] = []
         self.proc = subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE,
-                                     stdin=subprocess.PIPE if interactive else None,
+                                     stdin=subprocess.PIPE if interactive else None, start_new_session=new_session,
                                      stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -79,6 +81,18 @@ class Proc:
             time.sleep(0.05)
         raise AssertionError(f"never saw {text!r}; output:\n{self.output}")
 
+    def kill_group(self) -> None:
+        """kill -9 of the child and everything it started: a power cut, as far as they can tell."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self._reader.join(timeout=5)
+
+    def count(self, text: str) -> int:
+        return sum(text in line for line in self.lines)
+
     def stop(self, timeout: float = 15.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -94,7 +108,8 @@ class Proc:
 class Box(Proc):
     def __init__(self, tmp: Path, flow: str = "ecommerce", central: str = "", language: str = "zh",
                  prompts: Path = PROMPTS, extra: str = "", answer_timeout_s: float = 5.0,
-                 central_extra: str = "", mock_pins: bool = False, sip_extra: str = "", ivr_extra: str = "") -> None:
+                 central_extra: str = "", mock_pins: bool = False, sip_extra: str = "", ivr_extra: str = "",
+                 launcher_root: Path | None = None) -> None:
         """`mock_pins`: the box under tests/e2e/fxo_harness.py, its GPIO driven by `tell()`."""
         self.port = free_sip_port()
         self.api_port = free_tcp_port()
@@ -127,6 +142,9 @@ listen = "127.0.0.1:{self.api_port}"
         if mock_pins:
             super().__init__([str(ROOT / "tests" / "e2e" / "fxo_harness.py"), "run", "--config", str(config)],
                              cwd=tmp, interactive=True)
+        elif launcher_root is not None:      # as systemd runs it: the update launcher, the box as its child
+            super().__init__(["-m", "edgepbx.update.launcher", "--root", str(launcher_root), "--", "run", "--config",
+                              str(config)], cwd=tmp, new_session=True)
         else:
             super().__init__(["-m", "edgepbx", "run", "--config", str(config)], cwd=tmp)
         self.wait_for("ready:")

@@ -6,12 +6,13 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edgepbx import __version__
-from edgepbx.api import central, directory, errors, flows, prompts, records, sip, status, voicekeys
+from edgepbx.api import central, directory, errors, firmware, flows, prompts, records, sip, status, voicekeys
 from edgepbx.api.auth import Throttle
 from edgepbx.api.context import BoxContext
 from edgepbx.api.errors import ApiError
 from edgepbx.api.models import ErrorOut
 from edgepbx.ivr.recordings import MAX_UPLOAD_BYTES
+from edgepbx.update.slots import MAX_BUNDLE_BYTES
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
 
@@ -33,7 +34,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = MAX_UPLOAD_BYTES + 4096 if scope["path"].startswith("/api/v1/prompts/") else MAX_JSON_BYTES
+        path = scope["path"]
+        limit = (MAX_BUNDLE_BYTES if path == "/api/v1/firmware" else
+                 MAX_UPLOAD_BYTES + 4096 if path.startswith("/api/v1/prompts/") else MAX_JSON_BYTES)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _too_large(send, limit)
@@ -81,7 +84,7 @@ def create_app(box: BoxContext | None) -> FastAPI:
     app.state.throttle = Throttle()
     errors.install(app)
     common = {code: {"model": ErrorOut} for code in (400, 401, 403, 413, 422, 429)}
-    for module in (status, central, flows, prompts, voicekeys, directory, records, sip):
+    for module in (status, central, flows, prompts, voicekeys, directory, records, sip, firmware):
         app.include_router(module.router, responses=common, dependencies=[Depends(known_query_only)])
     app.include_router(status.health)
     app.include_router(status.metrics, responses=common)

@@ -31,6 +31,7 @@ class BoxContext:
     trust: Any = None       # edgepbx.sip.trust.TrustKeeper
     alarms: dict[str, str] = field(default_factory=dict)   # raised by parts of the box: key -> text
     system_flows: tuple = ()  # the flows the box runs by itself (outage, wait, callback, CSAT)
+    firmware: Any = None    # edgepbx.update.service.FirmwareService
     learner: Any = None     # edgepbx.ivr.voice_learning.VoiceLearner (None: not learning, e.g. API tests)
 
     def alarm_lines(self) -> list[str]:

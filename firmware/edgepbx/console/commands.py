@@ -43,6 +43,12 @@ TREE: dict[str, Any] = {
         "confirm": "keep a 'commit confirmed' change",
         "rollback": "back to the previous config (restarts)",
     },
+    "firmware": {
+        "status": "running version and release, releases installed, where an update stands",
+        "install": {"*": "PATH: verify a signed bundle (USB stick, file) and switch to it when no call is in progress"},
+        "rollback": "back to the previous release (when no call is in progress)",
+        "acknowledge": "clear the alarm of an update the box rolled back by itself",
+    },
     "reboot": "restart the edgepbx service (calls in progress are ended)",
     "factory-reset": "factory config (records are kept); asks for confirmation",
     "logout": "end the session",
@@ -68,6 +74,7 @@ class Commands:
         head, args = words[0], words[1:]
         handler = {"show": self._show, "log": self._log, "test": self._test, "mode": self._mode,
                    "config": self._config, "reboot": self._reboot, "factory-reset": self._factory,
+                   "firmware": self._firmware,
                    "help": self._help}.get(head)
         if handler is None:
             return f"% unknown command {head!r}; '?' lists commands"
@@ -262,6 +269,39 @@ class Commands:
             self.restart("config rollback")
             return result + "; restarting"
         return "% config set KEY VALUE | diff | commit [confirmed MINUTES] | confirm | rollback"
+
+    async def _firmware(self, args: list[str], write) -> str:
+        from edgepbx.update.manifest import BundleRefused
+        from edgepbx.update.service import NotManaged
+        service = getattr(self.box, "firmware", None)
+        if service is None:
+            return "% this box takes no firmware updates"
+        what = args[0] if args else "status"
+        try:
+            if what == "status":
+                st = service.status()
+                lines = [f"version {st['version']}, release {st.get('release') or '(base install)'}"]
+                if not st["managed"]:
+                    return lines[0] + "\nnot run by the update launcher: updates are not taken"
+                lines.append(f"current {st['current']}, previous {st['previous'] or '-'}, installed: {', '.join(st['releases']) or '-'}")
+                lines.append(f"update: {st['state']}" + (f" ({st['reason']})" if st.get("reason") else "")
+                             + (f"; {st['pending']} waits for no call in progress" if st.get("pending") else ""))
+                for h in st["history"]:
+                    lines.append(f"  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(h['at']))} {h['event']}")
+                return "\n".join(lines)
+            if what == "install" and len(args) == 2:
+                await write(f"verifying {args[1]} ...\r\n")
+                manifest = await service.install(Path(args[1]))
+                return (f"firmware {manifest.version} ({manifest.arch}) verified and staged; the box switches to it when "
+                        "no call is in progress, and back by itself if it does not come up healthy")
+            if what == "rollback":
+                return f"going back to {service.rollback_now()} when no call is in progress"
+            if what == "acknowledge":
+                service.acknowledge()
+                return "alarm cleared"
+        except (BundleRefused, NotManaged, OSError) as exc:
+            return f"% refused: {exc}"
+        return "% firmware status | install PATH | rollback | acknowledge"
 
     async def _reboot(self, args: list[str], write) -> str:
         self.restart("reboot from the console")

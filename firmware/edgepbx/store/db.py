@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,21 @@ class Store:
 
     async def close(self) -> None:
         await self._db.close()
+
+    async def snapshot(self, target: Path) -> None:
+        """A consistent copy of the whole store at `target` (SQLite's online backup), synced to
+        disk: what a firmware update restores if the new release fails."""
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        async with self._lock:
+            copy = await aiosqlite.connect(tmp)
+            try:
+                await self._db.backup(copy)
+            finally:
+                await copy.close()
+        with tmp.open("rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
 
     async def schema_version(self) -> int:
         async with self._db.execute("PRAGMA user_version") as cur:  # also used before the lock exists
