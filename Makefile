@@ -27,7 +27,7 @@ PJ_TARBALL ?= ../shared/vendor/pjproject-2.17.tar.gz
 PJ_SHA256 := 6e9b2e0ae40bb6b98bca015abdc549d2f18ab2712c1ff140ac521f95f8c3d953
 PJ_CACHE ?= $(or $(XDG_CACHE_HOME),$(if $(HOME),$(HOME)/.cache,$(CURDIR)/.stamps/cache))/edgepbx/pjsua2
 
-.PHONY: all setup run test bench prompts apt openapi voicekey-model install clean distclean
+.PHONY: all setup run test bench prompts apt openapi voicekey-model install clean distclean bundle
 all: setup
 
 # Installs what is missing of a package list (idempotent: dpkg is asked first).
@@ -89,6 +89,19 @@ test: setup .stamps/apt-test
 bench: setup .stamps/apt-test
 	$(VENV)/bin/edgepbx prompts render --all-templates
 	$(PY) -m tests.bench.run $(BENCH)
+
+# A signed release bundle for firmware updates (README "Firmware updates"); its path is the
+# last line printed. BUNDLE_KEY: the fleet's Ed25519 private key (PEM); without one a
+# development key is made (var/fleet-dev.pem, .pub beside it). ARCH defaults to this machine's.
+BUNDLE_KEY ?= var/fleet-dev.pem
+NATIVE_ARCH := $(shell dpkg --print-architecture 2>/dev/null || uname -m)
+ARCH ?= $(NATIVE_ARCH)
+bundle: setup
+	@[ -f "$(BUNDLE_KEY)" ] || { mkdir -p "$(dir $(BUNDLE_KEY))" && openssl genpkey -algorithm ed25519 -out "$(BUNDLE_KEY)" \
+	  && openssl pkey -in "$(BUNDLE_KEY)" -pubout -out "$(BUNDLE_KEY:.pem=.pub)" \
+	  && echo "bundle: made a development key $(BUNDLE_KEY); a fleet signs with its own" >&2; }
+	@if [ "$(ARCH)" != "$(NATIVE_ARCH)" ]; then echo "bundle: ARCH=$(ARCH) needs a cross build, not available yet (see README)" >&2; exit 1; fi
+	@$(PY) -m edgepbx.update.bundle --key "$(BUNDLE_KEY)" --out dist --arch $(ARCH)
 
 # The sync API's OpenAPI document, generated from the code and committed for central's tools.
 openapi: setup

@@ -13,7 +13,8 @@ def test_install_into_a_destdir_is_idempotent(tmp_path: Path) -> None:
                               text=True, timeout=120)
         assert done.returncode == 0, done.stderr
     unit = (tmp_path / "etc/systemd/system/edgepbx.service").read_text()
-    assert "ExecStart=/opt/edgepbx/.venv/bin/edgepbx run --config /etc/edgepbx/edgepbx.toml" in unit
+    assert ("ExecStart=/opt/edgepbx/.venv/bin/edgepbx-launcher --root /var/lib/edgepbx/firmware -- "
+            "run --config /etc/edgepbx/edgepbx.toml") in unit
     assert (tmp_path / "etc/udev/rules.d/99-edgepbx.rules").is_file()
     assert (tmp_path / "opt/edgepbx/firmware/edgepbx/app.py").is_file()
     assert not (tmp_path / "opt/edgepbx/.venv").exists() and not (tmp_path / "opt/edgepbx/.git").exists()

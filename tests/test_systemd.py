@@ -24,7 +24,8 @@ def test_exposure_is_ok():
 def test_unit_verifies(tmp_path: Path):
     # the installed paths do not exist here: point them at a real executable, change nothing else
     unit = tmp_path / "edgepbx.service"
-    unit.write_text(UNIT.read_text().replace("/opt/edgepbx/.venv/bin/edgepbx", shutil.which("true")))
+    unit.write_text(UNIT.read_text().replace("/opt/edgepbx/.venv/bin/edgepbx-launcher", shutil.which("true"))
+                    .replace("/opt/edgepbx/.venv/bin/edgepbx", shutil.which("true")))
     done = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
     problems = [line for line in (done.stdout + done.stderr).splitlines()
                 if "edgepbx.service" in line and "Documentation" not in line]
@@ -33,6 +34,6 @@ def test_unit_verifies(tmp_path: Path):
 
 def test_notify_and_watchdog_are_set():
     text = UNIT.read_text()
-    for line in ("Type=notify", "NotifyAccess=main", "WatchdogSec=30", "Restart=always", "StateDirectory=edgepbx",
+    for line in ("Type=notify", "NotifyAccess=all", "WatchdogSec=30", "Restart=always", "StateDirectory=edgepbx",
                  "CapabilityBoundingSet=", "NoNewPrivileges=yes", "ProtectSystem=strict"):
         assert re.search(rf"^{re.escape(line)}$", text, re.M), line

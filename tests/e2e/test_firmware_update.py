@@ -265,7 +265,8 @@ def test_kill_9_at_each_step_leaves_a_box_that_boots_one_release_or_the_other(tm
         # 2. the state says 'trying' but `current` was never switched
         box.kill_group()
         snapshot = tmp_path / "box.db.before-99.4.0"
-        shutil.copyfile(box.db, snapshot)
+        with sqlite3.connect(box.db) as src, sqlite3.connect(snapshot) as dst:    # as the box takes it
+            src.backup(dst)
         st = slots.read_state()
         st.state, st.release, st.previous, st.snapshot, st.store = "trying", "99.4.0", BASE, str(snapshot), str(box.db)
         st.switched_at, st.deadline_s = time.time(), HEALTH_S
