@@ -28,6 +28,7 @@ from edgepbx.panel.pins import load_pins
 from edgepbx.ivr.prompts import PromptCatalogue
 from edgepbx.ivr.voice_examples import VoiceExamples
 from edgepbx.ivr.voice_learning import VoiceLearner
+from edgepbx.api.metrics_server import MetricsServer
 from edgepbx.update.service import FirmwareService, release_on_trial
 from edgepbx.numbers import callback_refusal
 from edgepbx.dsp.voicekey.model import load as load_voice_model
@@ -180,13 +181,18 @@ async def run_box(config: Config) -> int:
     firmware.raise_alarms()
     box.firmware = firmware
     api = ApiServer(box)
+    metrics_server = MetricsServer(box, config.api.metrics_listen) if config.api.metrics_listen else None
     try:
         await dialer.load()
         await central.start()
         await api.start()
+        if metrics_server is not None:
+            await metrics_server.start()
         await asyncio.to_thread(stack.start)
     except Exception:
         await api.stop()
+        if metrics_server is not None:
+            await metrics_server.stop()
         await central.stop()
         await store.close()
         raise
@@ -255,6 +261,8 @@ async def run_box(config: Config) -> int:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await api.stop()
+    if metrics_server is not None:
+        await metrics_server.stop()
     await central.stop()
     await asyncio.to_thread(stack.stop)
     await router.drain(timeout=5)

@@ -112,6 +112,8 @@ class ApiSection:
     listen: HostPort = HostPort("127.0.0.1", 8080)
     tls_cert: Path | None = field(default=None, metadata={"kind": Path})
     tls_key: Path | None = field(default=None, metadata={"kind": Path})
+    metrics_listen: HostPort | None = field(default=None, metadata={"kind": HostPort})  # GET /metrics with no
+                                    # token here (a management network); none: only on the API, with a read token
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ store). `render` builds one scrape; it runs on the loop and reads the store once
 """
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections import Counter
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 from edgepbx import __version__
+from edgepbx.sip.audio_stats import AUDIO
 
 
 @dataclass
@@ -62,7 +64,8 @@ async def render(box: Any) -> bytes:
     store_bytes = sum(p.stat().st_size for p in box.store.path.parent.glob(box.store.path.name + "*") if p.is_file())
     disk = shutil.disk_usage(box.store.path.parent)
     families: list[Any] = [
-        InfoMetricFamily("edgepbx_build", "firmware version", value={"version": __version__}),
+        InfoMetricFamily("edgepbx_build", "firmware version and release", value={
+            "version": __version__, "release": os.environ.get("EDGEPBX_RELEASE", "")}),
         _gauge("edgepbx_uptime_seconds", "seconds since the box started", now - box.started_monotonic),
         _gauge("edgepbx_calls_active", "calls in progress", box.active_calls()),
         _counter("edgepbx_calls", "calls ended since start, by outcome", "outcome", dict(counts.calls)),
@@ -71,6 +74,9 @@ async def render(box: Any) -> bytes:
                  counts.fallbacks),
         _counter("edgepbx_dtmf_keys", "keys received since start, by how they came", "source", dict(counts.keys)),
         _counter("edgepbx_voice_keys", "spoken keys recognised since start", None, counts.voice_keys),
+        _counter("edgepbx_audio_frames", "caller audio frames received by the taps", None, AUDIO.frames),
+        _counter("edgepbx_audio_frames_late", "caller audio frames that came over 45 ms after the one before",
+                 None, AUDIO.late),
         _gauge("edgepbx_store_bytes", "size of the store (with its WAL)", store_bytes),
         _gauge("edgepbx_disk_free_bytes", "free space where the store is", disk.free),
     ]
@@ -90,6 +96,11 @@ async def render(box: Any) -> bytes:
             families.append(_gauge("edgepbx_central_probe_rtt_seconds", "last OPTIONS round trip to central", rtt))
         families.append(_counter("edgepbx_outage_seconds", "seconds new calls were answered locally since start",
                                  None, central.outage_seconds(now)))
+    firmware = getattr(box, "firmware", None)
+    if firmware is not None and firmware.slots is not None:
+        state = firmware.slots.read_state()
+        families.append(_gauge("edgepbx_firmware_rolled_back", "1 while a rolled-back update is not acknowledged",
+                               1.0 if state.state == "rolled_back" and not state.acknowledged else 0.0))
     if box.admission is not None:
         with box.admission.lock:
             summary = box.admission.summary(now)

@@ -19,17 +19,21 @@ import httpx
 import pytest
 
 from tests.e2e.rawsip import UdpPeer, ack_for, header, invite, mutants, options, sdp_audio_port, status_codes
-from tests.e2e.support import Box
+from tests.e2e.support import Box, free_tcp_port
 
 pytestmark = pytest.mark.e2e
 UNTRUSTED, FLOODER, CALLER = "127.0.0.2", "127.0.0.3", "127.0.0.1"
+
+
+METRICS_PORT = free_tcp_port()
 
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     tmp = tmp_path_factory.mktemp("hostile")
     box = Box(tmp, language="en", sip_extra=f'trusted = ["{CALLER}", "{FLOODER}"]\nconfirm_timeout_s = 2.0\n'
-                                            'invite_rate = "5/s burst 5"\nblock_s = 20.0\n')
+                                            'invite_rate = "5/s burst 5"\nblock_s = 20.0\n',
+              extra=f'metrics_listen = "127.0.0.1:{METRICS_PORT}"')
     yield box
     box.stop()
 
@@ -322,4 +326,12 @@ def test_metrics_scrape_parses_and_counts_what_happened(box: Box, api: httpx.Cli
     assert samples[("edgepbx_sip_refused_total", (("reason", "untrusted"),))] >= 1
     assert samples[("edgepbx_dtmf_keys_total", (("source", "rfc4733"),))] >= 1
     assert samples[("edgepbx_disk_free_bytes", ())] > 0 and samples[("edgepbx_uptime_seconds", ())] > 0
-    assert ("edgepbx_build_info", (("version", __import__("edgepbx").__version__),)) in samples
+    assert ("edgepbx_build_info", (("release", ""), ("version", __import__("edgepbx").__version__))) in samples
+    assert samples[("edgepbx_audio_frames_total", ())] > 0 and ("edgepbx_audio_frames_late_total", ()) in samples
+    # the same without a token, on the management address ([api] metrics_listen); only /metrics there
+    plain = httpx.get(f"http://127.0.0.1:{METRICS_PORT}/metrics")
+    assert plain.status_code == 200
+    names = {f.name for f in text_string_to_metric_families(plain.text)}
+    assert {"edgepbx_calls_active", "edgepbx_sip_refused", "edgepbx_audio_frames_late"} <= names
+    assert httpx.get(f"http://127.0.0.1:{METRICS_PORT}/api/v1/status").status_code == 404
+    assert httpx.post(f"http://127.0.0.1:{METRICS_PORT}/metrics").status_code == 405

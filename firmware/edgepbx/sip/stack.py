@@ -22,6 +22,7 @@ from edgepbx.dsp._vector import vector_assign, vector_bytes
 from edgepbx.dsp.dtmf import DtmfDetector
 from edgepbx.dsp.speechrate import SpeechRate
 from edgepbx.dsp.voicekey import VoiceKeyDecoder
+from edgepbx.sip.audio_stats import AUDIO
 from edgepbx.fxo.link import LineLink
 from edgepbx.sip import events as ev
 from edgepbx.sip.admission import Admission
@@ -51,6 +52,8 @@ def _disconnect(src: pj.AudioMedia | None, dst: pj.AudioMedia | None) -> None:
         pass
 
 
+
+
 class _Tap(pj.AudioMediaPort):
     """Caller audio → in-band DTMF and voice keys. Runs in pjmedia's clock thread: no pjsua2
     calls, no logging. `voice` is swapped whole by the pjsua2 thread (one attribute store)."""
@@ -59,6 +62,7 @@ class _Tap(pj.AudioMediaPort):
         super().__init__()
         self.uid = uid
         self.post = post
+        self._last = 0.0
         self.detector = DtmfDetector(8000)
         self.voice: VoiceKeyDecoder | None = None
         self.pace: SpeechRate | None = SpeechRate(8000)   # until a slow speaker is noticed
@@ -67,6 +71,11 @@ class _Tap(pj.AudioMediaPort):
         try:
             if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
                 return
+            now = time.monotonic()
+            AUDIO.frames += 1
+            if self._last and now - self._last > AUDIO.LATE_S:
+                AUDIO.late += 1
+            self._last = now
             pcm = vector_bytes(int(frame.buf.this))
             for hit in self.detector.feed(pcm):
                 self.post(ev.DigitReceived(self.uid, hit.digit, "inband", time.monotonic()))
