@@ -27,7 +27,7 @@ PJ_TARBALL ?= ../shared/vendor/pjproject-2.17.tar.gz
 PJ_SHA256 := 6e9b2e0ae40bb6b98bca015abdc549d2f18ab2712c1ff140ac521f95f8c3d953
 PJ_CACHE ?= $(or $(XDG_CACHE_HOME),$(if $(HOME),$(HOME)/.cache,$(CURDIR)/.stamps/cache))/edgepbx/pjsua2
 
-.PHONY: all setup run test bench prompts apt openapi voicekey-model install clean distclean bundle
+.PHONY: all setup run test bench prompts apt openapi voicekey-model install clean distclean bundle arm64
 all: setup
 
 # Installs what is missing of a package list (idempotent: dpkg is asked first).
@@ -102,6 +102,16 @@ bundle: setup
 	  && echo "bundle: made a development key $(BUNDLE_KEY); a fleet signs with its own" >&2; }
 	@if [ "$(ARCH)" != "$(NATIVE_ARCH)" ]; then echo "bundle: ARCH=$(ARCH) needs a cross build, not available yet (see README)" >&2; exit 1; fi
 	@$(PY) -m edgepbx.update.bundle --key "$(BUNDLE_KEY)" --out dist --arch $(ARCH)
+
+# arm64 (Raspberry Pi OS / Debian 12) from an x86-64 machine, as far as it goes here: a Debian
+# arm64 sysroot, PyPI's aarch64 wheels, the Cython modules cross-compiled, the DSP, store and
+# engine tests and the DSP speed under qemu-user. Not in CI (it downloads a sysroot). pjsua2 is
+# not cross-built yet (README "arm64").
+APT_ARM64_PACKAGES := gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static debootstrap file
+.stamps/apt-arm64: Makefile
+	$(call apt_install,$(APT_ARM64_PACKAGES))
+arm64: setup .stamps/apt-arm64
+	bash firmware/cross/arm64.sh
 
 # The sync API's OpenAPI document, generated from the code and committed for central's tools.
 openapi: setup

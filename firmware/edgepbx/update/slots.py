@@ -113,7 +113,14 @@ class Slots:
                     for member in tar.getmembers():
                         if not (member.isfile() or member.isdir()):
                             raise BundleRefused(f"{member.name}: links and devices are not allowed in a bundle")
-                    tar.extractall(staging, filter="data")
+                        if Path(member.name).is_absolute() or ".." in Path(member.name).parts:
+                            raise BundleRefused(f"{member.name}: a path outside the bundle")
+                    # Debian 12's Python 3.11.2 has no extraction filters (3.11.4+): the checks above
+                    # stand in for them there; where they exist they check again
+                    if hasattr(tarfile, "data_filter"):
+                        tar.extractall(staging, filter="data")
+                    else:
+                        tar.extractall(staging)
             except (tarfile.TarError, OSError, EOFError) as exc:
                 raise BundleRefused(f"not a readable bundle: {exc}") from None
             manifest = check_unpacked(staging, keys, running_version, store_schema, allow_same)
