@@ -52,3 +52,31 @@ def test_spoken_keys_barge_in_and_lost_card_goes_straight_to_its_line(tmp_path: 
     assert headers["x-edgepbx-queue"] == "lost_card"
     [row] = sqlite3.connect(box.db).execute("SELECT outcome, language FROM calls").fetchall()
     assert row == ("forwarded", "en")
+
+
+def test_a_word_not_understood_then_the_key_is_kept_only_where_learning_is_on(tmp_path: Path) -> None:
+    """[ivr] learn_voices: in the main menu the caller says a word that is no key, then presses
+    2 (to the ID check); there the caller says another word and types the ID. Only the menu
+    word is kept, as key 2, with its call; a box without learning keeps nothing."""
+    hello, other = say(tmp_path, "hello there", "en"), say(tmp_path, "banana", "en")
+    for learn in (True, False):
+        run = tmp_path / f"learn-{learn}"
+        run.mkdir()
+        box = Box(run, flow="finance", language="en", ivr_extra=f"learn_voices = {'true' if learn else 'false'}")
+        try:
+            place_call(box.uri, "2,1,2,3,4,5,6", run / "heard.wav", wait=8.0, gap=1.0, hold=4, cwd=run, say=[
+                (say(tmp_path, "two", "en"), 1.5),       # English, over the language prompt
+                (hello, 5.0),                             # the main menu: not a key
+                (other, 10.0),                            # the ID prompt (a collect node): never kept
+            ])
+        finally:
+            assert box.stop() == 0, box.output
+        with sqlite3.connect(box.db) as db:
+            kept = db.execute("SELECT v.key, v.language, v.call_uid = c.call_uid, length(v.audio) "
+                              "FROM voice_samples v JOIN calls c ON 1").fetchall()
+        if learn:
+            assert [(k, lang, same) for k, lang, same, _ in kept] == [("2", "en", 1)], box.output[-3000:]
+            assert 0.2 * 16000 < kept[0][3] < 2.5 * 16000
+            assert "kept the word not understood as 2" in box.output
+        else:
+            assert kept == []
