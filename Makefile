@@ -100,18 +100,20 @@ bundle: setup
 	@[ -f "$(BUNDLE_KEY)" ] || { mkdir -p "$(dir $(BUNDLE_KEY))" && openssl genpkey -algorithm ed25519 -out "$(BUNDLE_KEY)" \
 	  && openssl pkey -in "$(BUNDLE_KEY)" -pubout -out "$(BUNDLE_KEY:.pem=.pub)" \
 	  && echo "bundle: made a development key $(BUNDLE_KEY); a fleet signs with its own" >&2; }
-	@if [ "$(ARCH)" != "$(NATIVE_ARCH)" ]; then echo "bundle: ARCH=$(ARCH) needs a cross build, not available yet (see README)" >&2; exit 1; fi
-	@$(PY) -m edgepbx.update.bundle --key "$(BUNDLE_KEY)" --out dist --arch $(ARCH)
+	@if [ "$(ARCH)" = "$(NATIVE_ARCH)" ]; then $(PY) -m edgepbx.update.bundle --key "$(BUNDLE_KEY)" --out dist --arch $(ARCH); \
+	elif [ "$(ARCH)" = arm64 ]; then $(MAKE) -s .stamps/apt-arm64 >&2 && bash firmware/cross/arm64.sh build >&2 && \
+	  $(PY) -m edgepbx.update.bundle --key "$(BUNDLE_KEY)" --out dist --arch arm64 --site build/arm64/site --package build/arm64/payload/edgepbx; \
+	else echo "bundle: no cross build for ARCH=$(ARCH) (amd64, arm64)" >&2; exit 1; fi
 
 # arm64 (Raspberry Pi OS / Debian 12) from an x86-64 machine, as far as it goes here: a Debian
 # arm64 sysroot, PyPI's aarch64 wheels, the Cython modules cross-compiled, the DSP, store and
-# engine tests and the DSP speed under qemu-user. Not in CI (it downloads a sysroot). pjsua2 is
-# not cross-built yet (README "arm64").
+# engine tests, a real SIP call to the arm64 box and the DSP speed under qemu-user; pjsua2 is
+# cross-built too. Not in CI (it downloads a sysroot and builds pjproject: about 10 minutes).
 APT_ARM64_PACKAGES := gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static debootstrap file
 .stamps/apt-arm64: Makefile
 	$(call apt_install,$(APT_ARM64_PACKAGES))
 arm64: setup .stamps/apt-arm64
-	bash firmware/cross/arm64.sh
+	bash firmware/cross/arm64.sh check
 
 # The sync API's OpenAPI document, generated from the code and committed for central's tools.
 openapi: setup

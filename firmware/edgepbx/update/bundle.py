@@ -25,18 +25,22 @@ PACKAGE = Path(__file__).resolve().parents[1]
 SKIP = re.compile(r"(__pycache__|\.pyc$|\.pyo$|/tests?/|\.dist-info/RECORD$)")
 
 
-def runtime_distributions(root: str = "edgepbx") -> list[md.Distribution]:
-    """The distributions `root` needs at run time (its requirements without extras, recursively)."""
+def runtime_distributions(root: str = "edgepbx", site: Path | None = None) -> list[md.Distribution]:
+    """The distributions `root` needs at run time (its requirements without extras,
+    recursively), found in `site` (another architecture's site-packages) or this Python's."""
     seen: dict[str, md.Distribution] = {}
-    todo = [root]
+    todo = [_name(r) for r in md.requires(root) or [] if "extra ==" not in r] if site else [root]
     while todo:
         name = todo.pop()
         key = re.sub(r"[-_.]+", "-", name).lower()
         if key in seen:
             continue
+        found = [d for d in md.distributions(path=[str(site)]) if _key(d.metadata["Name"]) == key] if site else []
         try:
-            dist = md.distribution(name)
-        except md.PackageNotFoundError:
+            dist = found[0] if site else md.distribution(name)
+        except (md.PackageNotFoundError, IndexError):
+            continue
+        if site and not found:
             continue
         seen[key] = dist
         for req in dist.requires or []:
@@ -44,8 +48,16 @@ def runtime_distributions(root: str = "edgepbx") -> list[md.Distribution]:
                 continue
             if ";" in req and not _marker_ok(req.split(";", 1)[1]):
                 continue
-            todo.append(re.split(r"[ ;<>=!~\[(]", req.strip(), maxsplit=1)[0])
+            todo.append(_name(req))
     return [d for k, d in seen.items() if k != root]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[ ;<>=!~\[(]", requirement.strip(), maxsplit=1)[0]
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _marker_ok(marker: str) -> bool:
@@ -56,13 +68,14 @@ def _marker_ok(marker: str) -> bool:
         return True
 
 
-def stage_payload(payload: Path, site_packages: Path | None = None) -> None:
-    """Copies what a release runs into `payload`: edgepbx/ and site/ (dependencies, pjsua2)."""
+def stage_payload(payload: Path, site_packages: Path | None = None, package: Path = PACKAGE) -> None:
+    """Copies what a release runs into `payload`: edgepbx/ and site/ (dependencies, pjsua2).
+    For another architecture: its site-packages and its build of the package."""
     site = Path(site_packages or sysconfig.get_paths()["purelib"])
-    shutil.copytree(PACKAGE, payload / "edgepbx", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(package, payload / "edgepbx", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     target = payload / "site"
     target.mkdir(parents=True)
-    for dist in runtime_distributions():
+    for dist in runtime_distributions(site=site_packages):
         for file in dist.files or []:
             rel = str(file)
             if rel.startswith("..") or SKIP.search("/" + rel):
@@ -100,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default=__version__)
     parser.add_argument("--arch", default=machine_arch(), help="amd64 or arm64 (with --site of that architecture)")
     parser.add_argument("--site", type=Path, help="site-packages to take dependencies and pjsua2 from")
+    parser.add_argument("--package", type=Path, default=PACKAGE, help="the edgepbx package (with its compiled modules) to ship")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        stage_payload(Path(tmp) / PAYLOAD, args.site)
+        stage_payload(Path(tmp) / PAYLOAD, args.site, args.package)
         bundle = pack(Path(tmp), args.out, args.key.read_bytes(), args.version, args.arch)
     print(bundle)
     return 0
