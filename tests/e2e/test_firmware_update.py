@@ -47,9 +47,17 @@ class Bundles:
         (root / "fleet.pub").write_bytes(self.public)
         self.base = root / "base"
         stage_payload(self.base / PAYLOAD)
+        self._made: dict[tuple, Path] = {}
 
     def make(self, version: str, changes: dict[str, str] | None = None, key: bytes | None = None,
              arch: str | None = None, store_schema: int | None = None) -> Path:
+        wanted = (version, tuple(sorted((changes or {}).items())), key, arch, store_schema)
+        if wanted not in self._made:
+            self._made[wanted] = self._make(version, changes, key, arch, store_schema)
+        return self._made[wanted]
+
+    def _make(self, version: str, changes: dict[str, str] | None, key: bytes | None, arch: str | None,
+              store_schema: int | None) -> Path:
         work = self.root / f"work-{version}-{len(list(self.root.iterdir()))}"
         shutil.copytree(self.base / PAYLOAD, work / PAYLOAD, copy_function=os.link)
         init = work / PAYLOAD / "edgepbx/__init__.py"
@@ -62,7 +70,7 @@ class Bundles:
             path.unlink()                      # a hard link: never write through it into the base
             path.write_text(text)
         return pack(work, self.root / "out", key or self.key, version, arch or machine_arch(),
-                    store_schema if store_schema is not None else len(MIGRATIONS))
+                    store_schema if store_schema is not None else len(MIGRATIONS), compresslevel=1)
 
 
 @pytest.fixture(scope="module")

@@ -89,7 +89,7 @@ def stage_payload(payload: Path, site_packages: Path | None = None, package: Pat
 
 
 def pack(payload_parent: Path, out_dir: Path, key_pem: bytes, version: str, arch: str,
-         store_schema: int = len(MIGRATIONS)) -> Path:
+         store_schema: int = len(MIGRATIONS), compresslevel: int = 6) -> Path:
     """Manifest, signature and tar of `payload_parent`/payload; returns the bundle's path."""
     payload = payload_parent / PAYLOAD
     files = {str(p.relative_to(payload)): sha256_file(p) for p in sorted(payload.rglob("*")) if p.is_file()}
@@ -99,7 +99,7 @@ def pack(payload_parent: Path, out_dir: Path, key_pem: bytes, version: str, arch
     out_dir.mkdir(parents=True, exist_ok=True)
     bundle = out_dir / f"edgepbx-{version}-{arch}.bundle"
     tmp = bundle.with_suffix(".tmp")
-    with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+    with tarfile.open(tmp, "w:gz", compresslevel=compresslevel) as tar:
         for name in (MANIFEST, SIGNATURE, PAYLOAD):
             tar.add(payload_parent / name, arcname=name)
     tmp.replace(bundle)
