@@ -35,7 +35,8 @@ def _examples(job: tuple[int, str, str, str, int, str]) -> list[tuple[int, str, 
     if len(x) < 800 or not np.abs(x).max():      # empty or silent recordings teach nothing
         return out
     for k in range(copies):
-        words = data.words_in(data.telephone(x, rng, strong=k > 0, speaker=data.is_real(group)), tone=data.TONAL[lang])
+        heard = data.telephone(x, rng, strong=k > 0, speaker=data.is_real(group) and data.TONAL[lang], wide=data.TONAL[lang])
+        words = data.words_in(heard, tone=data.TONAL[lang])
         if group.startswith("foreign:"):   # every word of a prompt is a non-key
             out += [(data.CLASSES.index(label), group, w) for _, w in words]
         elif words:   # the longest is the word; anything else is a click the endpointer split off
