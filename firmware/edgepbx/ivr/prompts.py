@@ -21,7 +21,7 @@ from edgepbx.ivr.flow import Flow
 
 VOICES = {"zh": "cmn-latn-pinyin", "en": "en-us"}  # `cmn` reads Han characters as English
 RATE = 8000
-RENDER_VERSION = "render-3"  # bump when synthesis changes, so default prompts are rendered again
+RENDER_VERSION = "render-5"  # bump when synthesis changes, so default prompts are rendered again
 
 
 class PromptsMissing(RuntimeError):
@@ -66,6 +66,24 @@ class PromptCatalogue:
         return written
 
 
+AUDIBLE_DBFS = -40.0     # a caller's first audible frame is one above -45 dBFS; 5 dB to spare
+LEAD_S = 0.01
+
+
+def from_audible(pcm: np.ndarray) -> np.ndarray:
+    """`pcm` from 10 ms before its first audible 10 ms: espeak's quiet onset (up to ~100 ms
+    of breath under -45 dBFS after levelling) is time the caller waits in silence."""
+    block = RATE // 100
+    n = len(pcm) // block
+    if n == 0:
+        return pcm
+    rms = np.sqrt((pcm[: n * block].astype(np.float64).reshape(n, block) ** 2).mean(axis=1))
+    loud = np.flatnonzero(rms > 32768 * 10 ** (AUDIBLE_DBFS / 20))
+    if loud.size == 0:
+        return pcm
+    return pcm[max(0, loud[0] * block - int(LEAD_S * RATE)):]
+
+
 def write_wav(out: Path, pcm: np.ndarray) -> None:
     """8 kHz mono 16-bit WAV, written atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -91,4 +109,4 @@ def synthesise(text: str, language: str, out: Path, level_dbov: float = NORMAL_D
                         "silence", "1", "0.01", "0.5%", "pad", "0.02", "0.25"], check=True, capture_output=True)
         with wave.open(str(part)) as w:
             pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
-        write_wav(out, normalise(pcm, RATE, level_dbov))
+        write_wav(out, from_audible(normalise(pcm, RATE, level_dbov)))
