@@ -43,8 +43,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Box, Centr
     central.stop()
 
 
-def call(uri: str, *args: str, record: Path | None = None, cwd: Path) -> dict:
-    cmd = [sys.executable, "-m", "edgepbx.tools.call", uri, "--wait", "1", "--gap", "1", "--timeout", "30", *args]
+def call(uri: str, *args: str, record: Path | None = None, cwd: Path, wait: float = 1.0) -> dict:
+    cmd = [sys.executable, "-m", "edgepbx.tools.call", uri, "--wait", str(wait), "--gap", "1", "--timeout", "30", *args]
     if record is not None:
         cmd += ["--record", str(record)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=cwd)
@@ -54,7 +54,7 @@ def call(uri: str, *args: str, record: Path | None = None, cwd: Path) -> dict:
 def test_a_caller_reaches_the_box_over_tls_with_srtp(setup: tuple[Box, Central, Ca, Path]) -> None:
     box, _, ca, tmp = setup
     result = call(box.tls_uri, "--srtp", "mandatory", "--tls-ca", str(ca.files.cert), "--dtmf", "2", "--inband",
-                  "--hold", "3", record=tmp / "tls-caller.wav", cwd=tmp)
+                  "--hold", "3", record=tmp / "tls-caller.wav", cwd=tmp, wait=2.0)   # a full second of the prompt before the key
     assert result["answered"] and result["srtp"] is True, result
     heard_in_order(tmp / "tls-caller.wav", [("ecom_language", "zh"), ("ecom_main", "en")])   # keys and audio work
     assert "key 2 (inband)" in box.output                  # the DSP tap hears the decrypted audio
