@@ -149,3 +149,12 @@ def test_bad_arguments_are_refused_with_the_reason():
         VoiceKeyDecoder("en", rate=11025)
     with pytest.raises(TypeError, match="int16.*multiply by 32767"):
         VoiceKeyDecoder("en").feed(np.zeros(160, np.float32))
+
+
+def test_warm_up_loads_every_language_before_any_call() -> None:
+    from edgepbx.dsp.voicekey.decoder import warm_up
+    from edgepbx.dsp.voicekey.model import load
+    from edgepbx.dsp.voicekey.vocabulary import LANGUAGES
+    load.cache_clear()
+    warm_up()
+    assert load.cache_info().currsize == len(LANGUAGES)     # no network is read from disk inside a call

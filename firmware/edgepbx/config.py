@@ -52,7 +52,7 @@ class BoxSection:
 class SipSection:
     listen: HostPort = HostPort("127.0.0.1", 5060)
     rtp_port: int = 4000
-    max_calls: int = 32
+    max_calls: int = 64     # call legs: an E1's 30 calls, half of them forwarded (45), and call-backs
     tcp: bool = True        # also SIP over TCP on the same address (RFC 3261 18: UDP and TCP)
     auth_user: str = ""     # digest credentials for a peer that challenges the box's INVITEs
     auth_password: str = field(default="", repr=False)   # (central's SBC, the backup line, the

@@ -109,19 +109,20 @@ class Box(Proc):
     def __init__(self, tmp: Path, flow: str = "ecommerce", central: str = "", language: str = "zh",
                  prompts: Path = PROMPTS, extra: str = "", answer_timeout_s: float = 5.0,
                  central_extra: str = "", mock_pins: bool = False, sip_extra: str = "", ivr_extra: str = "",
-                 launcher_root: Path | None = None) -> None:
-        """`mock_pins`: the box under tests/e2e/fxo_harness.py, its GPIO driven by `tell()`."""
+                 launcher_root: Path | None = None, host: str = "127.0.0.1") -> None:
+        """`mock_pins`: the box under tests/e2e/fxo_harness.py, its GPIO driven by `tell()`.
+        `host`: another loopback address makes the box another host (its packets told apart)."""
         self.port = free_sip_port()
         self.api_port = free_tcp_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.db = tmp / "box.db"
-        self.uri = f"sip:ivr@127.0.0.1:{self.port}"
+        self.uri = f"sip:ivr@{host}:{self.port}"
         self.config = config = tmp / "box.toml"
         config.write_text(f"""
 [box]
 name = "test-branch"
 [sip]
-listen = "127.0.0.1:{self.port}"
+listen = "{host}:{self.port}"
 rtp_port = {random.randrange(20000, 30000, 2)}
 {sip_extra}
 [store]

@@ -22,6 +22,7 @@ from edgepbx.dsp._vector import vector_assign, vector_bytes
 from edgepbx.dsp.dtmf import DtmfDetector
 from edgepbx.dsp.speechrate import SpeechRate
 from edgepbx.dsp.voicekey import VoiceKeyDecoder
+from edgepbx.dsp.voicekey.decoder import warm_up as warm_up_voice_keys
 from edgepbx.sip.audio_stats import AUDIO
 from edgepbx.fxo.link import LineLink
 from edgepbx.sip import events as ev
@@ -312,6 +313,7 @@ class SipStack:
             self.account.create(account_config(handle, "edgepbx", self.config.rtp_port, credentials,
                                                self.config.srtp), True)
             self._outgoing: dict[str, _Account] = {}
+            warm_up_voice_keys()    # no disk and no model loading inside a call
         except BaseException as exc:  # noqa: BLE001 - reported to start()
             self._error = exc
             self._ready.set()

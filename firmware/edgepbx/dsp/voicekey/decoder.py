@@ -245,3 +245,15 @@ def recognize(pcm: np.ndarray | bytes, rate: int = 8000, lang: str = "en", model
     pause = np.zeros(int(0.3 * rate), np.int16)   # a clip cut tight to the word still has its onset
     events = decoder.feed(np.concatenate([pause, as_int16(pcm)])) + decoder.flush()
     return max(events, key=lambda e: e.confidence).key if events else None
+
+
+def warm_up() -> None:
+    """Load every language's networks and run each once, before any call.
+
+    The first decoder of a language otherwise loads its networks from disk inside a call,
+    holding the GIL for ~20 ms in the SIP thread, while pjmedia's clock thread waits for the
+    GIL to run the other calls' taps: a 50 ms gap in every call already up (issue 26)."""
+    silence = np.zeros(8000, dtype=np.int16)
+    for lang in LANGUAGES:
+        VoiceKeyDecoder(lang, 8000).feed(silence)
+
