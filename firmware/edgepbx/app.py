@@ -31,8 +31,7 @@ from edgepbx.ivr.voice_learning import VoiceLearner
 from edgepbx.api.metrics_server import MetricsServer
 from edgepbx.update.service import FirmwareService, release_on_trial
 from edgepbx.numbers import callback_refusal
-from edgepbx.dsp.voicekey.model import load as load_voice_model
-from edgepbx.dsp.voicekey.vocabulary import LANGUAGES as VOICE_LANGUAGES
+from edgepbx.sms.service import SmsService, disk_low
 from edgepbx.sip.hop import ThreadHop
 from edgepbx.sip.admission import Admission
 from edgepbx.sip.certs import keep_alarms
@@ -137,8 +136,6 @@ async def run_box(config: Config) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     voice_examples = VoiceExamples(config.ivr.voice_examples)
-    for language in VOICE_LANGUAGES:     # loaded now, not on a call's first spoken word
-        load_voice_model(language)
     forwards = ForwardHealth()
     learner = VoiceLearner(store, config.ivr.learn_voices,
                            lambda language: sorted((config.ivr.prompts / language).glob("*.wav")))
@@ -146,14 +143,18 @@ async def run_box(config: Config) -> int:
         forgotten = await store.forget_voices()
         if forgotten:
             log.info("learn_voices is off: deleted %d kept voice samples", forgotten)
+    texts = SmsService(config, store, central_up=lambda: False, book_callback=lambda number, language: store.add_callback(
+        f"sms-{int(time.time() * 1000)}", number, time.time(), language, (), {"data": {"via": "sms"}, "queue": "",
+                                                                               "mode": "normal"}, during_outage=True))
     router = CallRouter(lambda incoming: CallTask(incoming, flows.flow, config, hop, catalogue, store,
                                                   central.link, outage, wait, voice_examples=voice_examples,
-                                                  csat_flow=csat_flow, forwards=forwards, learner=learner))
+                                                  csat_flow=csat_flow, forwards=forwards, learner=learner,
+                                                  texts=texts))
 
     async def place_callback(uid: str, uri: str, carried: ForwardContext, files: dict[str, Path]) -> str | None:
         task = CallTask(sip_events.IncomingCall(uid, uri, "callback"), callback_flow, config, hop, catalogue, store,
                         central.link, outage, outbound=True, carried=carried, prompt_files=files,
-                        voice_examples=voice_examples, csat_flow=csat_flow, forwards=forwards)
+                        voice_examples=voice_examples, csat_flow=csat_flow, forwards=forwards, texts=texts)
         running = router.start_outbound(task)
         hop.send(sip_events.Dial(uid, uri))
         while not running.done() and task.session.outcome != "forwarded":  # an agent has them: done
@@ -164,10 +165,13 @@ async def run_box(config: Config) -> int:
                             config.central.callback_retry_s, place_callback, config.central.callback_hours,
                             refusal=lambda number: callback_refusal(number, config.box.country_code,
                                                                     config.box.trunk_prefix,
-                                                                    config.central.callback_international))
+                                                                    config.central.callback_international),
+                            on_gave_up=lambda row: texts.confirm("callback_failed", row["number"], row["language"]))
     pin_factory = _pin_factory(config)
-    central = CentralService(config, store, router.central_lost, _panel(config, pin_factory), on_back=dialer.kick)
+    leds = _panel(config, pin_factory)
+    central = CentralService(config, store, router.central_lost, leds, on_back=dialer.kick)
     dialer.central_up = lambda: central.link.routing == "central"
+    texts.central_up = dialer.central_up
     hop: ThreadHop = ThreadHop(loop, router.deliver)
     admission = Admission(trust_policy(config))
     trust = TrustKeeper(config, admission)
@@ -175,7 +179,7 @@ async def run_box(config: Config) -> int:
     box = BoxContext(config, store, flows, catalogue, active_calls=lambda: len(router.tasks), central=central,
                      dialer=dialer, voice_examples=voice_examples, forwards=forwards, admission=admission,
                      trust=trust, alarms=alarms, system_flows=(outage, wait, callback_flow, csat_flow),
-                     learner=learner)
+                     learner=learner, sms=texts)
     firmware = FirmwareService(config, store, lambda: len(router.tasks), lambda reason: restart(reason),
                                central=central, alarms=alarms)
     firmware.raise_alarms()
@@ -212,6 +216,8 @@ async def run_box(config: Config) -> int:
     keeper = loop.create_task(retention.run(store, config.store.min_free_mb * 1024 * 1024), name="retention")
     redial = loop.create_task(dialer.run(), name="callback-dialer")
     learning = loop.create_task(learner.run(), name="voice-learning")
+    texting = loop.create_task(texts.run(), name="sms")
+    alarm_texts = loop.create_task(text_alarms(texts, box, leds), name="sms-alarms")
     notifier = Notifier()
     watchdog = loop.create_task(notifier.watch(lambda: stack.heartbeat), name="watchdog")
     restart_reason: list[str] = []
@@ -256,7 +262,7 @@ async def run_box(config: Config) -> int:
         await console.stop()
     notifier.send("STOPPING=1")
     log.info("stopping: hanging up %d call(s)", len(router.tasks))
-    for task in (health, keeper, redial, learning, watchdog, trust_task, cert_task, *([fxo_task] if fxo_task else [])):
+    for task in (health, keeper, redial, learning, texting, alarm_texts, watchdog, trust_task, cert_task, *([fxo_task] if fxo_task else [])):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -273,6 +279,29 @@ async def run_box(config: Config) -> int:
 
 
 RESTART_EXIT = 3
+
+
+async def text_alarms(texts: SmsService, box: BoxContext, leds: StatusLeds | None, every_s: float = 15.0) -> None:
+    """Technicians' alarms by text ([sms] alarm_to, each at most hourly) and the modem's LED:
+    central down too long, the disk nearly full, texts given up, what the box repaired."""
+    central_down_since: float | None = None
+    while True:
+        if leds is not None:
+            leds.show_modem(texts.modem.state)
+        if texts.enabled:
+            now = time.monotonic()
+            down = box.central is not None and box.central.state == "down"
+            central_down_since = (central_down_since or now) if down else None
+            if central_down_since is not None and now - central_down_since >= texts.sms.central_down_alarm_s:
+                await texts.alarm("central_down", f"central unreachable for {int((now - central_down_since) // 60)} min")
+            if disk_low(str(box.store.path.parent)):
+                await texts.alarm("disk_low", f"disk almost full at {box.store.path.parent}")
+            counts = await box.store.sms_out_counts()
+            if counts["failed"]:
+                await texts.alarm("texts_failed", f"{counts['failed']} text(s) could not be sent")
+            for key, line in list(box.alarms.items()):
+                await texts.alarm(key, line)
+        await asyncio.sleep(every_s)
 
 
 async def _console(config: Config, box: BoxContext, store: Store, router: CallRouter,

@@ -5,6 +5,11 @@ writes the call-detail record, committed before the call is reported ended.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgepbx.sms.service import SmsService
+
 import asyncio
 import logging
 import time
@@ -49,7 +54,8 @@ class CallTask:
                  wait_flow: Flow | None = None, *, outbound: bool = False,
                  carried: ivr.ForwardContext | None = None, prompt_files: dict[str, Path] | None = None,
                  voice_examples: VoiceExamples | None = None, csat_flow: Flow | None = None,
-                 forwards: ForwardHealth | None = None, learner: VoiceLearner | None = None) -> None:
+                 forwards: ForwardHealth | None = None, learner: VoiceLearner | None = None,
+                 texts: "SmsService | None" = None) -> None:
         """`outbound`: the box placed this call (a callback): no answering, `carried` is the
         original call's context and `prompt_files` are prompts made for this call only.
         `forwards` hears how each forward to central ends."""
@@ -64,6 +70,7 @@ class CallTask:
         self.catalogue = catalogue
         self.voice_examples = voice_examples
         self.learner = learner
+        self.texts = texts              # confirmations by SMS ([sms]); None: no texts
         self._unsure_audio: bytes | None = None     # the last word not understood (learning voices only)
         self.csat_flow = csat_flow
         self.csat: int | None = None
@@ -275,6 +282,9 @@ class CallTask:
                                               during_outage=self.during_outage,
                                               priority=1 if action.context.mode == "elderly" else 0)
                 log.info("call %s callback request stored%s", self.uid, " (during outage)" if self.during_outage else "")
+                if self.texts is not None:
+                    await self.texts.confirm("outage_callback" if self.during_outage else "callback_booked", number,
+                                             action.context.language)
             elif isinstance(action, ivr.Record):
                 self._messages += 1
                 path = self.store.messages_dir / f"{self.uid}-{self._messages}.wav"
@@ -351,6 +361,8 @@ class CallTask:
             row = await self.store.add_message(self.uid, self.caller, time.time(), seconds, ctx.language, ctx.path,
                                                event.path.name, during_outage=self.during_outage)
             log.info("call %s message %d stored (%.1f s)", self.uid, row, seconds)
+            if self.texts is not None:
+                await self.texts.confirm("message_left", self.caller, ctx.language)
         else:
             event.path.unlink(missing_ok=True)
             seconds = 0.0

@@ -6,6 +6,7 @@ must not silently fall back to a default.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -167,6 +168,21 @@ class FirmwareSection:
 
 
 @dataclass(frozen=True)
+class SmsSection:
+    """Text messages through a cellular modem (README "Text messages")."""
+    device: str = ""                # the modem's AT port (e.g. "/dev/edgepbx-modem", see hardware/udev); "": no modem
+    baud: int = 115200
+    command_timeout_s: float = 10.0   # a modem silent this long is closed and opened again
+    retry_s: float = 30.0           # a text the network refused is tried again after this, doubling, up to an hour
+    attempts: int = 6               # then it is given up (and an alarm says so)
+    mobile_pattern: str = r"1[3-9]\d{9}"   # national numbers that are mobiles: confirmations go only to these
+    per_number_per_day: int = 5     # automatic texts (confirmations, replies) to one number in 24 h
+    alarm_to: tuple[str, ...] = field(default=(), metadata={"kind": tuple})   # technicians' mobiles for alarms
+    central_down_alarm_s: float = 900.0   # central unreachable this long: an alarm by text
+    texts: Path | None = field(default=None, metadata={"kind": Path})   # TOML of zh/en texts replacing the built-in ones
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str = "info"
 
@@ -185,6 +201,7 @@ class Config:
     fxo: FxoSection = field(default_factory=FxoSection)
     log: LogSection = field(default_factory=LogSection)
     firmware: FirmwareSection = field(default_factory=FirmwareSection)
+    sms: SmsSection = field(default_factory=SmsSection)
     source: str = "<embedded default>"
 
     def flow_path(self) -> Path | None:
@@ -301,6 +318,7 @@ def _validate(config: Config, errors: list[str]) -> None:
     if not 1024 <= config.sip.rtp_port <= 65000 or config.sip.rtp_port % 2:
         fail("[sip] rtp_port", f"must be an even port 1024..65000, got {config.sip.rtp_port}")
     _validate_admission(config, fail)
+    _validate_sms(config, fail)
     _validate_tls(config, fail)
     for key in ("uri", "backup_uri", "callback_uri"):
         value = getattr(config.central, key)
@@ -368,6 +386,28 @@ def _validate(config: Config, errors: list[str]) -> None:
         fail("[fxo] enabled", "the line needs a pin map: set [panel] pins")
     if config.log.level not in LOG_LEVELS:
         fail("[log] level", f"must be one of {', '.join(LOG_LEVELS)}, got {config.log.level!r}")
+
+
+def _validate_sms(config: Config, fail: Callable[[str, str], None]) -> None:
+    sms = config.sms
+    if sms.device == "modemmanager":
+        fail("[sms] device", "ModemManager is not supported yet: give the modem's AT port (README \"Text messages\")")
+    if not 1200 <= sms.baud <= 4_000_000:
+        fail("[sms] baud", f"must be 1200..4000000, got {sms.baud}")
+    for name in ("command_timeout_s", "retry_s", "central_down_alarm_s"):
+        if not getattr(sms, name) > 0:
+            fail(f"[sms] {name}", "must be > 0")
+    if not 1 <= sms.attempts <= 100:
+        fail("[sms] attempts", f"must be 1..100, got {sms.attempts}")
+    if not 1 <= sms.per_number_per_day <= 1000:
+        fail("[sms] per_number_per_day", f"must be 1..1000, got {sms.per_number_per_day}")
+    try:
+        re.compile(sms.mobile_pattern)
+    except re.error as exc:
+        fail("[sms] mobile_pattern", f"not a regular expression: {exc}")
+    for number in sms.alarm_to:
+        if not number.lstrip("+").isdigit():
+            fail("[sms] alarm_to", f"not a telephone number: {number!r}")
 
 
 def _validate_admission(config: Config, fail: Callable[[str, str], None]) -> None:

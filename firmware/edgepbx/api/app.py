@@ -6,7 +6,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edgepbx import __version__
-from edgepbx.api import central, directory, errors, firmware, flows, prompts, records, sip, status, voicekeys
+from edgepbx.api import central, directory, errors, firmware, flows, prompts, records, sip, sms, status, voicekeys
 from edgepbx.api.auth import Throttle
 from edgepbx.api.context import BoxContext
 from edgepbx.api.errors import ApiError
@@ -84,7 +84,7 @@ def create_app(box: BoxContext | None) -> FastAPI:
     app.state.throttle = Throttle()
     errors.install(app)
     common = {code: {"model": ErrorOut} for code in (400, 401, 403, 413, 422, 429)}
-    for module in (status, central, flows, prompts, voicekeys, directory, records, sip, firmware):
+    for module in (status, central, flows, prompts, voicekeys, directory, records, sip, firmware, sms):
         app.include_router(module.router, responses=common, dependencies=[Depends(known_query_only)])
     app.include_router(status.health)
     app.include_router(status.metrics, responses=common)

@@ -33,6 +33,7 @@ class BoxContext:
     system_flows: tuple = ()  # the flows the box runs by itself (outage, wait, callback, CSAT)
     firmware: Any = None    # edgepbx.update.service.FirmwareService
     learner: Any = None     # edgepbx.ivr.voice_learning.VoiceLearner (None: not learning, e.g. API tests)
+    sms: Any = None         # edgepbx.sms.service.SmsService (None: not built, e.g. API tests)
 
     def alarm_lines(self) -> list[str]:
         """Alarms parts of the box raised (a missing prompt, a flow or store replaced)."""

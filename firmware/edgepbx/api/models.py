@@ -74,6 +74,31 @@ class StatusOut(BaseModel):
     last_forward_failure: str | None = Field(default=None, description="why the last failed forward failed")
     sip: SipAdmissionOut | None = Field(default=None, description="admission control (also GET /api/v1/sip)")
     alarms: list[str] = Field(default_factory=list, description="what needs attention (as the console's show alarms)")
+    sms: "SmsStatusOut | None" = Field(default=None, description="the SMS modem and its queue (none: no [sms] device)")
+
+
+class SmsStatusOut(BaseModel):
+    device: str
+    state: str = Field(description="off, opening, ready, absent, no_sim, not_answering, error")
+    sim: str = Field(description="+CPIN: READY, SIM PIN, ...")
+    registration: str = Field(description="home, roaming, searching, denied, not registered")
+    signal_dbm: int | None
+    last_error: str
+    since: float = Field(description="when the modem entered this state (Unix time)")
+    queued: int = Field(description="texts waiting to be sent")
+    sent: int
+    failed: int = Field(description="texts given up after [sms] attempts")
+
+
+class SmsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(min_length=3, max_length=32, description="a mobile number of the box's country")
+    text: str = Field(min_length=1, max_length=1530, description="up to 10 parts (1,530 GSM or 670 UCS2 characters)")
+
+
+class SmsQueued(BaseModel):
+    id: int = Field(description="the text's id in the box's queue")
+    status: Literal["queued"] = "queued"
 
 
 class SipAdmissionOut(BaseModel):

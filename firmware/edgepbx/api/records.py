@@ -41,7 +41,7 @@ def _acker(kind: str):  # noqa: ANN202
     return ack
 
 
-for _kind in ("calls", "callbacks", "messages"):
+for _kind in ("calls", "callbacks", "messages", "sms"):   # sms: texts received (the text line)
     router.add_api_route(f"/{_kind}", _pager(_kind), methods=["GET"], response_model=Page, responses=ERRORS,
                          dependencies=[Depends(need_read)], summary=f"{_kind.capitalize()} with id > after, oldest first",
                          operation_id=f"list_{_kind}")

@@ -11,7 +11,7 @@ from edgepbx import __version__
 from edgepbx.api.auth import need_read
 from edgepbx.api.context import BoxContext
 from edgepbx.api.sip import admission_out
-from edgepbx.api.models import Disk, Health, Line, RecordCounts, StatusOut
+from edgepbx.api.models import Disk, Health, Line, RecordCounts, SmsStatusOut, StatusOut
 from edgepbx.metrics import render
 from edgepbx.store import RECORD_KINDS
 
@@ -42,7 +42,8 @@ async def get_status(request: Request) -> StatusOut:
         disk=Disk(path=str(store_dir), free_bytes=usage.free, total_bytes=usage.total),
         last_sync=box.last_sync, forwards_failed_in_a_row=box.forwards.failed_in_a_row,
         last_forward_failure=box.forwards.last_failure, sip=admission_out(box), alarms=box.alarm_lines(),
-        records={kind: RecordCounts(**await box.store.record_counts(kind)) for kind in RECORD_KINDS})
+        records={kind: RecordCounts(**await box.store.record_counts(kind)) for kind in RECORD_KINDS},
+        sms=SmsStatusOut(**await box.sms.status()) if box.sms is not None and box.sms.enabled else None)
 
 
 @metrics.get("/metrics", response_class=Response, summary="The box in Prometheus text format (a read token)",

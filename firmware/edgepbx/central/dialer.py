@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 from edgepbx.central.hours import parse_window, within
 from edgepbx.ivr.events import ForwardContext
@@ -39,11 +39,14 @@ class CallbackDialer:
     def __init__(self, store: Store, uri_template: str, attempts: int, retry_s: float,
                  place_call: Callable[[str, str, ForwardContext, dict[str, Path]], "asyncio.Future[str | None]"],
                  hours: str = "00:00-24:00", clock: Callable[[], time.struct_time] = time.localtime,
-                 refusal: Callable[[str], str | None] = lambda number: None) -> None:
+                 refusal: Callable[[str], str | None] = lambda number: None,
+                 on_gave_up: Callable[[dict], Awaitable[None]] | None = None) -> None:
         """`place_call(uid, uri, context, prompt_files)` runs the call and returns its outcome;
         calls are placed only within `hours` of local time (`clock`), and never to a number
-        `refusal` gives a reason against (edgepbx.numbers.callback_refusal)."""
+        `refusal` gives a reason against (edgepbx.numbers.callback_refusal). `on_gave_up(row)`
+        hears of a callback whose last attempt failed (the caller is told by text)."""
         self.store = store
+        self.on_gave_up = on_gave_up
         self.refusal = refusal
         self.hours = parse_window(hours)
         self.clock = clock
@@ -82,6 +85,8 @@ class CallbackDialer:
                 result = await self._dial(row)
                 await self.store.note_dial(row["id"], result, time.time())
                 log.info("callback %d to %s: %s", row["id"], row["number"], result)
+                if result != "connected" and row["dial_attempts"] + 1 >= self.attempts and self.on_gave_up:
+                    await self.on_gave_up(row)
                 connected += result == "connected"
         return connected
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from edgepbx.config import ConfigError
 
-KNOWN = ("led_power", "led_line", "led_central", "led_survivable", "button", "transfer_relay",
+KNOWN = ("led_power", "led_line", "led_central", "led_survivable", "led_modem", "button", "transfer_relay",
          "fxo_ring_detect", "fxo_hook_relay", "fxo_line_reversal", "fxo_loop_current")
 
 

@@ -53,8 +53,8 @@ async def _insert_call(db: aiosqlite.Connection, record: CallRecord) -> int:
     return row
 
 
-RECORD_KINDS = ("calls", "callbacks", "messages")
-_TIME_COLUMN = {"calls": "ended_at", "callbacks": "requested_at", "messages": "recorded_at"}
+RECORD_KINDS = ("calls", "callbacks", "messages", "sms")
+_TIME_COLUMN = {"calls": "ended_at", "callbacks": "requested_at", "messages": "recorded_at", "sms": "received_at"}
 
 
 @dataclass(frozen=True)
@@ -263,6 +263,53 @@ class Store:
             if kind == "calls":     # a call's learnt words go with its record
                 await db.executemany("DELETE FROM voice_samples WHERE call_uid = ?", [(r["call_uid"],) for r in rows])
         return rows
+
+    # ---- text messages ([sms]) ---------------------------------------------------------------
+    async def add_sms(self, sender: str, text: str, received_at: float, during_outage: bool) -> int:
+        """A text received (the text line), kept until central collected it."""
+        return await self._insert("INSERT INTO sms (sender, received_at, text, during_outage) VALUES (?, ?, ?, ?)",
+                                  (sender, received_at, text, int(during_outage)))
+
+    async def queue_sms(self, to_number: str, text: str, purpose: str, at: float | None = None) -> int:
+        now = time.time() if at is None else at
+        return await self._insert("INSERT INTO sms_out (to_number, text, purpose, created_at, next_at)"
+                                  " VALUES (?, ?, ?, ?, ?)", (to_number, text, purpose, now, now))
+
+    async def sms_due(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
+        rows = await self._all("SELECT * FROM sms_out WHERE sent_at IS NULL AND failed IS NULL AND next_at <= ?"
+                               " ORDER BY id LIMIT ?", (now, limit))
+        return [dict(r) for r in rows]
+
+    async def sms_next_due(self) -> float | None:
+        row = await self._one("SELECT min(next_at) FROM sms_out WHERE sent_at IS NULL AND failed IS NULL")
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def sms_sent(self, sms_id: int, at: float) -> None:
+        async with self._transaction() as db:
+            await db.execute("UPDATE sms_out SET sent_at = ?, attempts = attempts + 1 WHERE id = ?", (at, sms_id))
+
+    async def sms_attempt_failed(self, sms_id: int, error: str, next_at: float | None) -> None:
+        """One failed attempt: try again at `next_at`, or give up (None)."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE sms_out SET attempts = attempts + 1, last_error = ?, next_at = coalesce(?, next_at),"
+                             " failed = CASE WHEN ? IS NULL THEN ? ELSE NULL END WHERE id = ?",
+                             (error, next_at, next_at, error, sms_id))
+
+    async def sms_count_to(self, to_number: str, since: float, purposes: tuple[str, ...]) -> int:
+        marks = ",".join("?" * len(purposes))
+        row = await self._one(f"SELECT count(*) FROM sms_out WHERE to_number = ? AND created_at >= ? AND purpose IN ({marks})",
+                              (to_number, since, *purposes))
+        return int(row[0]) if row else 0
+
+    async def sms_out_counts(self) -> dict[str, int]:
+        row = await self._one("SELECT (SELECT count(*) FROM sms_out WHERE sent_at IS NULL AND failed IS NULL),"
+                              " (SELECT count(*) FROM sms_out WHERE sent_at IS NOT NULL),"
+                              " (SELECT count(*) FROM sms_out WHERE failed IS NOT NULL)")
+        assert row is not None
+        return {"queued": row[0], "sent": row[1], "failed": row[2]}
+
+    async def sms_outbox(self, limit: int = 50) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._all("SELECT * FROM sms_out ORDER BY id DESC LIMIT ?", (limit,))]
 
     # ---- voices learnt on the box -------------------------------------------------------------
     async def add_voice_sample(self, call_uid: str, language: str, key: str, audio: bytes, at: float | None = None) -> int:

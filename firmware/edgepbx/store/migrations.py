@@ -141,3 +141,31 @@ MIGRATIONS.append(
     );
     CREATE INDEX voice_samples_call ON voice_samples (call_uid)
     """)
+MIGRATIONS.append(
+    # 9: text messages ([sms]). `sms`: texts received (the text line for deaf callers), pulled by
+    # central like call records. `sms_out`: texts to send, kept until the modem took them (or they
+    # failed for good), so a restart or an unplugged modem loses none.
+    """
+    CREATE TABLE sms (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        sender        TEXT NOT NULL,
+        received_at   REAL NOT NULL,
+        text          TEXT NOT NULL,
+        during_outage INTEGER NOT NULL DEFAULT 0,
+        collected_at  REAL
+    );
+    CREATE TABLE sms_out (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        to_number     TEXT NOT NULL,
+        text          TEXT NOT NULL,
+        purpose       TEXT NOT NULL,
+        created_at    REAL NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        next_at       REAL NOT NULL,
+        sent_at       REAL,
+        failed        TEXT,
+        last_error    TEXT
+    );
+    CREATE INDEX sms_out_due ON sms_out (sent_at, failed, next_at);
+    CREATE INDEX sms_out_number ON sms_out (to_number, created_at)
+    """)
