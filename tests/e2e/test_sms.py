@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.support import Box, free_sip_port, place_call
+from tests.e2e.test_console import PASSWORD, Terminal, set_password
 from tests.e2e.test_outage import api, wait_until
 from tests.sim_modem import SimModem
 
@@ -17,9 +18,12 @@ pytestmark = pytest.mark.e2e
 
 def test_texts_confirm_outage_callbacks_and_carry_a_text_line_to_central(tmp_path: Path) -> None:
     modem = SimModem()
+    term = Terminal()
     central_down = f"sip:queue@127.0.0.1:{free_sip_port()}"        # nothing answers: an outage
     box = Box(tmp_path, central=central_down, language="en",
-              extra=f'[sms]\ndevice = "{modem.device}"\ncommand_timeout_s = 2.0\nretry_s = 1.0\n')
+              extra=f'[sms]\ndevice = "{modem.device}"\ncommand_timeout_s = 2.0\nretry_s = 1.0\n'
+                    f'[console]\nport = "{term.name}"\n')
+    set_password(box.config, PASSWORD)
     try:
         ops = api(box)
         wait_until(lambda: ops.get("/api/v1/status").json()["central"] == "down", 8, "central declared down")
@@ -59,8 +63,22 @@ def test_texts_confirm_outage_callbacks_and_carry_a_text_line_to_central(tmp_pat
         ops.post("/api/v1/sms", json={"to": "13800000002", "text": "later"})
         wait_until(lambda: ops.get("/api/v1/status").json()["sms"]["state"] == "not_answering", 15, "fault seen")
         assert ops.get("/api/v1/status").json()["sms"]["queued"] == 1
+        term.send("\r")                                   # the technician sees it on the console
+        term.expect("Password: ")
+        term.send(PASSWORD + "\r")
+        term.expect("edgepbx> ")
+        shown = term.command("show sms")
+        assert "not answering" in shown and "1 queued" in shown, shown
+        assert "SMS modem not answering" in term.command("show alarms")
         modem.silent = False
         assert modem.wait_sent(4, timeout=30)[3].text == "later"
+        wait_until(lambda: ops.get("/api/v1/status").json()["sms"]["state"] == "ready", 15, "modem ready again")
+        shown = term.command("show sms")
+        assert "ready" in shown and "SIM READY, network home, signal -71 dBm" in shown, shown
+        assert "test text" in term.command("test sms 13800000009")
+        assert modem.wait_sent(5)[4].to == "+8613800000009"
+        assert "% not sent: not a mobile number" in term.command("test sms 01012345678")
     finally:
         assert box.stop() == 0, box.output
         modem.close()
+        term.close()

@@ -31,9 +31,11 @@ TREE: dict[str, Any] = {
         "network": "interfaces and addresses",
         "alarms": "what needs attention",
         "sip": "who may call the box; refused requests by reason and source; blocked sources",
+        "sms": "the SMS modem (SIM, registration, signal) and the text queue",
     },
     "log": {"follow": "the log as it happens (Ctrl-C stops)"},
-    "test": {"call": {"*": "URI: place a test call and report what was heard"}},
+    "test": {"call": {"*": "URI: place a test call and report what was heard"},
+             "sms": {"*": "NUMBER: queue a test text to a mobile (see 'show sms')"}},
     "mode": {"auto": "route by the central link", "local": "answer everything locally (survivable mode)",
              "central": "forward to central even if probes fail"},
     "config": {
@@ -143,6 +145,8 @@ class Commands:
         if what == "alarms":
             alarms = await self._alarms()
             return "\n".join(alarms) if alarms else "no alarms"
+        if what == "sms":
+            return await self._sms()
         return f"% show what? {', '.join(TREE['show'])}"
 
     def _sip(self) -> str:
@@ -185,6 +189,9 @@ class Commands:
         if disk.free < self.box.config.store.min_free_mb * 1024 * 1024:
             out.append(f"disk nearly full: {disk.free // 2**20} MiB free")
         out.extend(self.box.alarm_lines() if hasattr(self.box, "alarm_lines") else [])
+        sms = getattr(self.box, "sms", None)
+        if sms is not None and sms.enabled and sms.modem.fault:
+            out.append(f"SMS modem {sms.modem.state.replace('_', ' ')}: {sms.modem.last_error} (texts are kept queued)")
         admission = getattr(self.box, "admission", None)
         if admission is not None:
             with admission.lock:
@@ -211,9 +218,28 @@ class Commands:
         finally:
             self.log.unfollow(q)
 
+    async def _sms(self) -> str:
+        sms = getattr(self.box, "sms", None)
+        if sms is None or not sms.enabled:
+            return "no SMS modem ([sms] device is empty)"
+        st = await sms.status()
+        signal = f"{st['signal_dbm']} dBm" if st["signal_dbm"] is not None else "unknown"
+        lines = [f"modem {st['device']}: {st['state'].replace('_', ' ')} for {time.time() - st['since']:.0f} s",
+                 f"SIM {st['sim'] or '?'}, network {st['registration'] or '?'}, signal {signal}",
+                 f"texts: {st['queued']} queued, {st['sent']} sent, {st['failed']} given up"]
+        if st["last_error"]:
+            lines.append(f"last error: {st['last_error']}")
+        return "\n".join(lines)
+
     async def _test(self, args: list[str], write) -> str:
+        if len(args) == 2 and args[0] == "sms":
+            sms = getattr(self.box, "sms", None)
+            if sms is None or not sms.enabled:
+                return "% no SMS modem ([sms] device is empty)"
+            sms_id, why = await sms.send(args[1], f"edgepbx {self.box.config.box.name}: test text", "test")
+            return f"test text {sms_id} queued to {args[1]} (see 'show sms')" if sms_id else f"% not sent: {why}"
         if len(args) != 2 or args[0] != "call" or not args[1].startswith(("sip:", "sips:")):
-            return "% test call sip:USER@HOST[:PORT]"
+            return "% test call sip:USER@HOST[:PORT]  |  test sms NUMBER"
         await write(f"calling {args[1]} ...\r\n")
         with tempfile.TemporaryDirectory() as tmp:
             record = Path(tmp) / "heard.wav"
