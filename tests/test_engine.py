@@ -337,3 +337,68 @@ def test_a_call_back_reaches_an_agent_only_when_the_person_answering_presses_1()
     person.key("1")                         # during the intro: barges in
     person.done()                           # "transferring"
     assert [a for a in person.log if isinstance(a, Forward)]
+
+
+TEXT_FLOW = """
+[flow]
+name = "t"
+start = "order"
+languages = ["zh", "en"]
+fallback = "operator"
+
+[prompts.enter]
+zh = "请输入订单号。"
+en = "Enter your order number."
+
+[prompts.texted]
+zh = "已发送短信。"
+en = "We have sent you a text."
+
+[nodes.order]
+type = "collect"
+prompt = "enter"
+field = "order_number"
+next = "pin"
+
+[nodes.pin]
+type = "collect"
+prompt = "enter"
+field = "pin"
+secret = true
+next = "send"
+
+[nodes.send]
+type = "text"
+prompt = "texted"
+text = { zh = "订单{order_number}详情：https://m.example.com/o/{order_number}", en = "Order {order_number}: https://m.example.com/o/{order_number}" }
+next = "operator"
+
+[nodes.operator]
+type = "forward"
+"""
+
+
+def test_a_text_node_sends_collected_fields_in_the_callers_language_never_a_secret() -> None:
+    from edgepbx.ivr.events import SendText
+    session = CallSession(parse_flow(TEXT_FLOW, "t"), "en")
+    now = 0.0
+    session.start(now)
+    for digit in "123456#":
+        session.handle(Digit(digit), now)
+    actions = []
+    for digit in "9876#":
+        actions += session.handle(Digit(digit), now)
+    [text] = [a for a in actions if isinstance(a, SendText)]
+    assert text == SendText(None, "Order 123456: https://m.example.com/o/123456")
+    assert session.node.id == "send"
+
+
+def test_a_text_that_names_a_secret_or_unknown_field_is_refused() -> None:
+    from edgepbx.ivr.flow import FlowInvalid
+    bad = TEXT_FLOW.replace("订单{order_number}详情", "PIN {pin}").replace('en = "Order {order_number}', 'en = "Order {nothing}')
+    with pytest.raises(FlowInvalid) as refused:
+        parse_flow(bad, "t")
+    message = str(refused.value)
+    assert "send.text.zh: field 'pin' is secret" in message and "send.text.en: no collect node fills field 'nothing'" in message
+    with pytest.raises(FlowInvalid, match="send.text.en: the text to send"):
+        parse_flow(TEXT_FLOW.replace(', en = "Order {order_number}: https://m.example.com/o/{order_number}"', ""), "t")

@@ -82,3 +82,74 @@ def test_texts_confirm_outage_callbacks_and_carry_a_text_line_to_central(tmp_pat
         assert box.stop() == 0, box.output
         modem.close()
         term.close()
+
+
+TEXT_FLOW = """
+[flow]
+name = "shop"
+start = "main"
+languages = ["en"]
+fallback = "operator"
+
+[prompts.shop_main]
+en = "For an order, press 1. To continue by text message, press 8."
+
+[prompts.shop_order]
+en = "Enter your order number, then press the hash key."
+
+[prompts.shop_texted]
+en = "We have sent you a text message. Goodbye."
+
+[nodes.main]
+type = "menu"
+prompt = "shop_main"
+options = { "1" = "order", "8" = "by_text" }
+
+[nodes.order]
+type = "collect"
+prompt = "shop_order"
+field = "order_number"
+next = "order_link"
+
+[nodes.order_link]
+type = "text"
+prompt = "shop_texted"
+text = { en = "Order {order_number}: https://m.example.com/o/{order_number}" }
+next = "goodbye"
+
+[nodes.by_text]
+type = "text"
+prompt = "shop_texted"
+text = { en = "Hello: reply to this text with your question, and an agent will answer by text." }
+next = "goodbye"
+
+[nodes.operator]
+type = "forward"
+
+[nodes.goodbye]
+type = "hangup"
+prompt = "goodbye"
+"""
+
+
+def test_flow_text_nodes_send_a_link_and_start_a_text_thread(tmp_path: Path) -> None:
+    modem = SimModem()
+    flow = tmp_path / "shop.toml"
+    flow.write_text(TEXT_FLOW, encoding="utf-8")
+    box = Box(tmp_path, flow=str(flow), language="en", extra=f'[sms]\ndevice = "{modem.device}"\n')
+    try:
+        ops = api(box)
+        wait_until(lambda: (ops.get("/api/v1/status").json()["sms"] or {}).get("state") == "ready", 10, "modem ready")
+        place_call(box.uri, "1,4,2,4,2,4,2,#", tmp_path / "a.wav", wait=2, gap=0.4, hold=3, cwd=tmp_path,
+                   from_user="13800000001")
+        [link] = modem.wait_sent(1)
+        assert (link.to, link.text) == ("+8613800000001", "Order 424242: https://m.example.com/o/424242")
+        place_call(box.uri, "8", tmp_path / "b.wav", wait=2, hold=3, cwd=tmp_path, from_user="13800000002")
+        thread = modem.wait_sent(2)[1]
+        assert thread.to == "+8613800000002" and thread.text.startswith("Hello: reply to this text")
+        modem.deliver("13800000002", "My parcel is damaged")         # the caller answers by text
+        modem.wait_sent(3)
+        assert [i["text"] for i in ops.get("/api/v1/sms").json()["items"]] == ["My parcel is damaged"]
+    finally:
+        assert box.stop() == 0, box.output
+        modem.close()

@@ -14,9 +14,9 @@ from typing import Callable
 
 from edgepbx.ivr.events import (Action, CallerHold, CallerHungUp, Collected, Digit, Entered, Event, Forward,
                                 ForwardContext, ForwardResult, Hangup, LearnVoice, Listen, ModeChanged, Play,
-                                PlaybackDone, Record, RecordingStopped, RequestCallback, SpeechPace, StopPlayback,
+                                PlaybackDone, Record, RecordingStopped, RequestCallback, SendText, SpeechPace, StopPlayback,
                                 StopRecording, Timeout, VoiceKey, VoiceUnsure)
-from edgepbx.ivr.flow import GLOBAL_ACTIONS, VI_SUFFIX, VOICE_SHORTCUTS, Flow, Node
+from edgepbx.ivr.flow import GLOBAL_ACTIONS, TEXT_FIELD, VI_SUFFIX, VOICE_SHORTCUTS, Flow, Node
 from edgepbx.ivr.schedule import is_open
 
 SECRET_MASK = "***"
@@ -264,6 +264,12 @@ class CallSession:
             self.outcome = "callback_requested"
             self.phase = Phase.PROMPT
             return actions + [RequestCallback(number, self.context())] + self._play(node.prompt, barge_in=False)
+        if node.type == "text":
+            number = self.data.get(node.number_field) if node.number_field else None
+            template = node.text.get(self.language) or next(iter(node.text.values()))
+            text = TEXT_FIELD.sub(lambda m: self.data.get(m.group(1), ""), template)   # non-secret fields only
+            self.phase = Phase.PROMPT
+            return actions + [SendText(number, text)] + self._play(node.prompt, barge_in=False)
         # hangup
         if self.outcome is None:
             self.outcome = "completed"
@@ -353,7 +359,7 @@ class CallSession:
                 return self._enter(node.next, now)
         if self.phase is Phase.RECORDING:
             return self._stop_recording() if digit == "#" else []
-        if self.phase not in (Phase.PROMPT, Phase.WAIT) or node.type in ("callback", "message"):
+        if self.phase not in (Phase.PROMPT, Phase.WAIT) or node.type in ("callback", "message", "text"):
             return []  # keys during forwarding, talking or goodbye are not the IVR's
         if node.type == "collect":
             return self._collect_digit(digit, now)
@@ -476,7 +482,7 @@ class CallSession:
             self.phase = Phase.WAIT           # "if you heard it, press 1"
             self.deadline = now + self._timeout("first_digit_timeout_s")
             return []
-        if node.type in ("play", "callback"):
+        if node.type in ("play", "callback", "text"):
             assert node.next is not None
             return self._enter(node.next, now)
         if node.type == "message":  # the instructions are over: record

@@ -112,6 +112,13 @@ class StopRecording:
 
 
 @dataclass(frozen=True)
+class SendText:
+    """A text to the caller (or `number`), already in their language; only non-secret fields in it."""
+    number: str | None  # None: the caller ID
+    text: str
+
+
+@dataclass(frozen=True)
 class RequestCallback:
     number: str | None  # None: call back the caller ID
     context: ForwardContext
@@ -162,5 +169,5 @@ class Collected:
     secret: bool = False
 
 
-Action = (Play | StopPlayback | Forward | RequestCallback | Record | StopRecording | Listen | Hangup | Entered
+Action = (Play | StopPlayback | Forward | RequestCallback | SendText | Record | StopRecording | Listen | Hangup | Entered
           | Collected | ModeChanged | LearnVoice)

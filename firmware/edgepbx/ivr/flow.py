@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -20,7 +21,7 @@ from edgepbx.config import LANGUAGES, SYSTEM_FLOWS, TEMPLATES
 from edgepbx.ivr.schedule import Opening, parse_date, parse_schedule
 
 KEYS = "0123456789*#"
-NODE_TYPES = ("language", "menu", "collect", "play", "forward", "callback", "message", "hangup", "hours")
+NODE_TYPES = ("language", "menu", "collect", "play", "forward", "callback", "message", "hangup", "hours", "text")
 FORWARD_TARGETS = ("central", "backup")
 GLOBAL_ACTIONS = ("back", "repeat")
 VOICE_PROMPTS = ("voice_hint", "heard", "heard_confirm") + tuple(f"digit_{d}" for d in "0123456789")
@@ -46,7 +47,11 @@ _NODE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "message": ({"prompt", "next", "max_seconds"}, {"prompt", "next"}),
     "hangup": ({"prompt"}, set()),
     "hours": ({"open", "next", "closed", "closed_dates"}, {"open", "next", "closed"}),
+    # send the caller a text ([sms]): `text` = { zh = "...", en = "..." }, {field} for what a
+    # collect node filled (never a secret one); `number_field` to text another number
+    "text": ({"prompt", "text", "next", "number_field"}, {"prompt", "text", "next"}),
 }
+TEXT_FIELD = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ class Node:
     openings: tuple[Opening, ...] = ()         # hours: when the branch is open (then `next`)
     closed: str | None = None                  # hours: where callers go when it is closed
     closed_dates: tuple[str, ...] = ()         # hours: holidays, "YYYY-MM-DD" or "MM-DD" every year
+    text: Mapping[str, str] = dataclasses.field(default_factory=dict)   # text: the SMS, by language
 
 
 @dataclass(frozen=True)
@@ -367,6 +373,12 @@ class _Checker:
                 except ValueError as exc:
                     self.error(node_id, "closed_dates", str(exc))
             values["closed_dates"] = tuple(str(d) for d in dates)
+        if kind == "text":
+            texts = self.get(table, node_id, "text", dict, default={})
+            for lang in languages:
+                if not isinstance(texts.get(lang), str) or not texts[lang].strip():
+                    self.error(node_id, f"text.{lang}", "the text to send, in each language of the flow")
+            values["text"] = MappingProxyType({k: v for k, v in texts.items() if isinstance(v, str)})
         if kind == "message":
             values["max_seconds"] = self.get(table, node_id, "max_seconds", float, default=60.0)
             if not 5.0 <= values["max_seconds"] <= 300.0:
@@ -380,6 +392,12 @@ class _Checker:
                 self.error(node.id, "number_field", f"no collect node fills field {node.number_field!r}")
             elif node.number_field is not None and collected[node.number_field].secret:
                 self.error(node.id, "number_field", f"field {node.number_field!r} is secret")
+            for lang, text in node.text.items():
+                for name in TEXT_FIELD.findall(text):
+                    if name not in collected:
+                        self.error(node.id, f"text.{lang}", f"no collect node fills field {name!r}")
+                    elif collected[name].secret:
+                        self.error(node.id, f"text.{lang}", f"field {name!r} is secret: it never goes in a text")
 
     def check_hours_loops(self, nodes: Mapping[str, Node]) -> None:
         """hours nodes lead on at once: a ring of them would never reach a caller."""
