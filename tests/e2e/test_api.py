@@ -74,7 +74,8 @@ def test_status_reports_the_box(box: Box, read: httpx.Client) -> None:
     s = read.get("/api/v1/status").json()
     assert s["version"] and s["uptime_s"] > 0 and s["central"] == "none" and s["mode"] == "auto"
     assert s["active_calls"] == 0 and isinstance(s["flow_version"], int) and s["flow_name"] == "ecommerce"
-    assert s["disk"]["free_bytes"] > 0 and set(s["records"]) == {"calls", "callbacks", "messages"}
+    assert s["disk"]["free_bytes"] > 0 and set(s["records"]) == {"calls", "callbacks", "messages", "sms"}
+    assert s["sms"] is None                                   # no [sms] device: no modem to report
 
 
 def test_tokens_from_the_command_line_take_effect_at_once(box: Box) -> None:

@@ -187,7 +187,7 @@ class SmsService:
     async def _start(self, modem: AtModem) -> None:
         for attempt in range(3):                 # a modem just plugged in may miss the first AT
             try:
-                await modem.command("AT", timeout_s=2.0)
+                await modem.command("AT", timeout_s=min(2.0, self.sms.command_timeout_s))
                 break
             except ModemTimeout:
                 if attempt == 2:
