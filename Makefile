@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+# `make test` runs test files on this many workers (pytest-xdist, whole files per worker so a
+# module's one box serves its tests): the end-to-end tests mostly wait on real-time audio.
+TEST_JOBS ?= 2
 
 # Debian packages: build tools for pjproject and cext/, swig for the binding, espeak-ng
 # and sox for prompts, ALSA headers for the analog line's sound device.
@@ -83,7 +86,7 @@ run: setup prompts
 
 test: setup .stamps/apt-test
 	$(VENV)/bin/edgepbx prompts render --all-templates
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 # `make bench` runs them all; `make bench BENCH=dtmf` one of them.
 bench: setup .stamps/apt-test
