@@ -248,11 +248,11 @@ def recognize(pcm: np.ndarray | bytes, rate: int = 8000, lang: str = "en", model
 
 
 def warm_up() -> None:
-    """Load every language's networks and run each once, before any call.
+    """Build and run a decoder of every language once (networks loaded), before any call.
 
-    The first decoder of a language otherwise loads its networks from disk inside a call,
-    holding the GIL for ~20 ms in the SIP thread, while pjmedia's clock thread waits for the
-    GIL to run the other calls' taps: a 50 ms gap in every call already up (issue 26)."""
+    Otherwise the first decoders do their first-time work inside calls, in the SIP thread
+    holding the GIL, while pjmedia's clock thread waits for the GIL to run every call's tap:
+    the E1 bench saw one 50-70 ms gap in every call already up (issue 26), and none since."""
     silence = np.zeros(8000, dtype=np.int16)
     for lang in LANGUAGES:
         VoiceKeyDecoder(lang, 8000).feed(silence)
