@@ -5,17 +5,12 @@ writes the call-detail record, committed before the call is reported ended.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from edgepbx.sms.service import SmsService
-
 import asyncio
 import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from edgepbx.central.forwards import ForwardHealth
 from edgepbx.central.link import CentralLink
@@ -33,6 +28,9 @@ from edgepbx.sip.digits import DigitMerger
 from edgepbx.sip.headers import caller_number, context_headers
 from edgepbx.sip.hop import ThreadHop
 from edgepbx.store import CallRecord, DirectoryEntry, Store
+
+if TYPE_CHECKING:
+    from edgepbx.sms.service import SmsService      # the type only: no import cycle
 
 log = logging.getLogger("edgepbx.call")
 _CANCELLED = 487          # the caller gave up while it rang (CANCEL): they hung up
@@ -55,7 +53,7 @@ class CallTask:
                  carried: ivr.ForwardContext | None = None, prompt_files: dict[str, Path] | None = None,
                  voice_examples: VoiceExamples | None = None, csat_flow: Flow | None = None,
                  forwards: ForwardHealth | None = None, learner: VoiceLearner | None = None,
-                 texts: "SmsService | None" = None) -> None:
+                 texts: SmsService | None = None) -> None:
         """`outbound`: the box placed this call (a callback): no answering, `carried` is the
         original call's context and `prompt_files` are prompts made for this call only.
         `forwards` hears how each forward to central ends."""
