@@ -68,6 +68,8 @@ class _Call(pj.Call):
         super().__init__(account)
         self.index, self.keys, self.duration = index, list(keys), duration
         self.started = 0.0
+        self.reason = ""
+        self.ended_at: float | None = None
         self.confirmed_at: float | None = None
         self.media_at: float | None = None
         self.hang_at: float | None = None
@@ -82,10 +84,12 @@ class _Call(pj.Call):
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
         info = self.getInfo()
         self.code = int(info.lastStatusCode)
+        self.reason = info.lastReason
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.confirmed_at is None:
             self.confirmed_at = time.monotonic()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.disconnected = True
+            self.ended_at = time.monotonic()
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
         self.media_changes += 1
@@ -119,7 +123,9 @@ class _Call(pj.Call):
             "index": self.index, "answered": self.confirmed_at is not None, "code": self.code,
             "setup_ms": round((self.confirmed_at - self.started) * 1000, 1) if self.confirmed_at else None,
             "first_audio_ms": round((self.ear.first_audio - self.started) * 1000, 1) if self.ear.first_audio else None,
-            "rtp_port": self.rtp_port, "tone_at_end": round(tone_share(heard, tone_hz), 3), **self.stats,
+            "rtp_port": self.rtp_port, "tone_at_end": round(tone_share(heard, tone_hz), 3), "reason": self.reason,
+            "media_ms": round((self.media_at - self.started) * 1000, 1) if self.media_at else None,
+            "ended_ms": round((self.ended_at - self.started) * 1000, 1) if self.ended_at else None, **self.stats,
         }
 
 
