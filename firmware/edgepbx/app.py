@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 import time
 from typing import Callable
@@ -31,7 +32,7 @@ from edgepbx.ivr.voice_learning import VoiceLearner
 from edgepbx.api.metrics_server import MetricsServer
 from edgepbx.update.service import FirmwareService, release_on_trial
 from edgepbx.numbers import callback_refusal
-from edgepbx.sms.service import SmsService, disk_low
+from edgepbx.sms.service import SmsService
 from edgepbx.sip.hop import ThreadHop
 from edgepbx.sip.admission import Admission
 from edgepbx.sip.certs import keep_alarms
@@ -294,8 +295,9 @@ async def text_alarms(texts: SmsService, box: BoxContext, leds: StatusLeds | Non
             central_down_since = (central_down_since or now) if down else None
             if central_down_since is not None and now - central_down_since >= texts.sms.central_down_alarm_s:
                 await texts.alarm("central_down", f"central unreachable for {int((now - central_down_since) // 60)} min")
-            if disk_low(str(box.store.path.parent)):
-                await texts.alarm("disk_low", f"disk almost full at {box.store.path.parent}")
+            free = shutil.disk_usage(box.store.path.parent).free     # the console's "disk nearly full"
+            if free < box.config.store.min_free_mb * 1024 * 1024:
+                await texts.alarm("disk_low", f"disk nearly full: {free // 2**20} MiB free")
             counts = await box.store.sms_out_counts()
             if counts["failed"]:
                 await texts.alarm("texts_failed", f"{counts['failed']} text(s) could not be sent")

@@ -285,11 +285,9 @@ class CallTask:
                                              action.context.language)
             elif isinstance(action, ivr.SendText):
                 number = action.number or self.caller
-                if self.texts is None or not self.texts.enabled:
-                    log.warning("call %s: a text node, but the box has no SMS modem ([sms] device)", self.uid)
-                else:
-                    sms_id, why = await self.texts.send(number, action.text, "flow")
-                    log.info("call %s: text %s", self.uid, f"{sms_id} queued to {number}" if sms_id else f"not sent: {why}")
+                sms_id, why = (await self.texts.send(number, action.text, "flow") if self.texts is not None
+                               else (None, "no SMS service"))
+                log.info("call %s: text %s", self.uid, f"{sms_id} queued to {number}" if sms_id else f"not sent: {why}")
             elif isinstance(action, ivr.Record):
                 self._messages += 1
                 path = self.store.messages_dir / f"{self.uid}-{self._messages}.wav"

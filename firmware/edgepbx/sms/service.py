@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -313,10 +312,3 @@ def _pairs(lines: list[str]) -> list[tuple[int, str]]:
                 out.append((int(index), pdu))
     return out
 
-
-def disk_low(path: str, minimum_fraction: float = 0.05) -> bool:
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return False
-    return st.f_bavail < st.f_blocks * minimum_fraction

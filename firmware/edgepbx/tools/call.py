@@ -31,7 +31,7 @@ from edgepbx.tools.options import at_seconds, hold_span
 FIRST_AUDIO_RMS = 200.0  # int16 RMS above line noise: the first prompt has started
 
 
-class _Ear(pj.AudioMediaPort):
+class FirstAudioEar(pj.AudioMediaPort):
     """Notes when the first audible frame arrives (clock thread: no pjsua2 calls).
 
     The bridge keeps calling a port after the call has gone, until the port is destroyed
@@ -89,7 +89,7 @@ def _rx_jitter(call: pj.Call) -> dict[str, float] | None:
     return {"mean": round(j.mean / 1000, 3), "max": round(j.max / 1000, 3), "samples": j.n}
 
 
-def _schedule(tokens: list[str], wait: float, gap: float) -> list[tuple[float, str]]:
+def key_schedule(tokens: list[str], wait: float, gap: float) -> list[tuple[float, str]]:
     """[(seconds after media, digit)] from tokens like 1,2,+6,#."""
     out, t = [], wait
     for token in tokens:
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tls-key", metavar="PEM")
     args = p.parse_args(argv)
     holds = sorted(args.on_hold)
-    plan = _schedule(args.dtmf.split(","), args.wait, args.gap)
+    plan = key_schedule(args.dtmf.split(","), args.wait, args.gap)
     speech = sorted((at, path) for path, at in args.say)
     moments = ([plan[-1][0]] if plan else []) + [t for t, _ in speech] + [end for _, end in holds]
     last = max(moments) if moments else args.wait
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     account = pj.Account()
     account.create(account_config(handle, args.from_user, 0, srtp=args.srtp), True)
     call = _Call(account)
-    ear, recorder, tones = _Ear(), None, None
+    ear, recorder, tones = FirstAudioEar(), None, None
     voices: list[pj.AudioMediaPlayer] = []
     player: pj.AudioMediaPlayer | None = None
     result: dict[str, object] = {}

@@ -24,15 +24,13 @@ import pjsua2 as pj
 
 from edgepbx.dsp._vector import vector_bytes
 from edgepbx.sip.endpoint import account_config, call_audio, call_param, create_endpoint, destroy_media, pcm_format
-from edgepbx.tools.call import FIRST_AUDIO_RMS, _schedule
+from edgepbx.tools.call import FirstAudioEar, key_schedule
 
 TAIL_FRAMES = 50    # the last second heard, to tell central's tone apart
 
 
-class _Ear(pj.AudioMediaPort):
-    """First audible frame and the last second heard (clock thread: no pjsua2 calls, never raises)."""
-
-    first_audio: float | None = None
+class _Ear(FirstAudioEar):
+    """The caller tool's ear (first audible frame), also keeping the last second heard."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -40,16 +38,11 @@ class _Ear(pj.AudioMediaPort):
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802
         try:
-            if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
-                return
-            pcm = vector_bytes(int(frame.buf.this))
-            self.tail.append(pcm)
-            if self.first_audio is None:
-                samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-                if samples.size and float(np.sqrt(np.mean(samples * samples))) > FIRST_AUDIO_RMS:
-                    self.first_audio = time.monotonic()
-        except Exception:  # noqa: BLE001
+            if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
+                self.tail.append(vector_bytes(int(frame.buf.this)))
+        except Exception:  # noqa: BLE001 - clock thread: never raise
             pass
+        super().onFrameReceived(frame)
 
 
 def tone_share(pcm: bytes, freq: float, rate: int = 8000) -> float:
@@ -220,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         account.create(account_config(handle, args.from_user, 0), True)
         for i in range(args.calls):
             keys = args.forward_dtmf if i < args.forward else args.dtmf
-            calls.append(_Call(account, i, _schedule(keys.split(","), args.wait, args.gap), args.duration))
+            calls.append(_Call(account, i, key_schedule(keys.split(","), args.wait, args.gap), args.duration))
         _drive(ep, calls, args)
         ep.hangupAllCalls()
         for _ in range(50):
