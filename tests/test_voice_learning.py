@@ -26,6 +26,7 @@ from tests.dtmf_talkoff import read_pcm8k
 ROOT = Path(__file__).resolve().parents[1]
 FSDD = ROOT.parent / "shared/data/fsdd-dev"
 HELD_OUT_MODEL = ROOT / "firmware/training/heldout/en-without-theo.npz"
+needs_fsdd = pytest.mark.skipif(not FSDD.is_dir(), reason=f"no FSDD recordings at {FSDD} (../shared beside the checkout)")
 KEYS = "12345678"
 OPTIONS = "{ " + ", ".join(f'"{k}" = "NEXT"' for k in KEYS) + " }"
 FLOW = f"""
@@ -112,6 +113,7 @@ async def one_call(uid: str, flow, words: list[tuple[str, np.ndarray]], learner:
     return outcomes
 
 
+@needs_fsdd
 @pytest.mark.skipif(not HELD_OUT_MODEL.exists(), reason="held-out networks not built (make voicekey-model)")
 def test_one_voice_adapting_over_20_calls(tmp_path: Path) -> None:
     flow = parse_flow(FLOW, "learn")
@@ -160,6 +162,7 @@ def test_one_voice_adapting_over_20_calls(tmp_path: Path) -> None:
     assert after.false_keys <= before.false_keys
 
 
+@needs_fsdd
 def test_a_template_set_that_hears_keys_in_the_prompts_is_refused(tmp_path: Path) -> None:
     """A site where the callers' words kept are really the box's own prompt echoing back (or a
     TV), keyed at random: templates made of them would hear keys in the prompts. The guard
